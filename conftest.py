@@ -1,0 +1,84 @@
+"""Session fixtures of the suite: options, tasks, the model (lazily loaded) and its activations.
+
+Fixtures (all session-scoped, used read-only)
+--------------------------------------------
+run_options       : validated command-line options (`fixtures.options.RunOptions`).
+taskset           : the task set of ``--tasks``.
+model_under_test  : `LazyModel` of ``--model``: weights load at most once, and only on a cache miss.
+tokenizer         : its tokenizer.
+prompt_format     : "chat" or "plain", resolved from ``--prompt-format`` and the tokenizer.
+activation_cache  : the on-disk `ActivationCache` (disabled by ``--no-cache``).
+activations       : `Activations` of the model on the task set.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fixtures.options import RUN_OPTIONS, add_options, read_options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[RUN_OPTIONS] = read_options(config)
+
+
+@pytest.fixture(scope="session")
+def run_options(pytestconfig: pytest.Config):
+    return pytestconfig.stash[RUN_OPTIONS]
+
+
+@pytest.fixture(scope="session")
+def cache_root(run_options) -> Path:
+    from fixtures.models import cache_root as _cache_root
+
+    return _cache_root(run_options.cache_dir)
+
+
+@pytest.fixture(scope="session")
+def taskset(run_options):
+    from tasks.loader import load_tasks
+
+    return load_tasks(run_options.tasks)
+
+
+@pytest.fixture(scope="session")
+def model_under_test(run_options, cache_root):
+    from fixtures.lazy_model import LazyModel
+
+    model = LazyModel(run_options.models[0], device=run_options.device, dtype=run_options.dtype,
+                      trust_remote_code=run_options.trust_remote_code, cache_dir=str(cache_root))
+    yield model
+    model.release()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(model_under_test):
+    return model_under_test.tokenizer
+
+
+@pytest.fixture(scope="session")
+def prompt_format(run_options, tokenizer) -> str:
+    from tasks.formatting import resolve_prompt_format
+
+    return resolve_prompt_format(run_options.prompt_format, tokenizer)
+
+
+@pytest.fixture(scope="session")
+def activation_cache(run_options, cache_root):
+    from fixtures.cache import ActivationCache
+
+    return ActivationCache(cache_root / "activations", enabled=run_options.use_cache)
+
+
+@pytest.fixture(scope="session")
+def activations(taskset, model_under_test, prompt_format, activation_cache):
+    from fixtures.activations import get_activations
+
+    return get_activations(taskset, model_under_test, prompt_format=prompt_format,
+                           cache=activation_cache, progress=not os.environ.get("CI"))

@@ -1,0 +1,189 @@
+"""Activation capture against independent references, on the seeded tiny models."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fixtures.capture import ARRAY_SHAPES, CaptureConfig, capture_activations, head_writes, tokenize_prompts
+from fixtures.hooks import active_hook_count, hooks
+from fixtures.sites import UnsupportedArchitectureError, model_layout
+from fixtures.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
+
+TEXTS = [
+    "What is the capital of France?",
+    "If Bern is the capital of Switzerland and Switzerland is in Europe, what continent is Bern in?",
+    "Hi",
+    "Which currency does Japan use?",
+    "Au is the symbol of which element?",
+]
+
+
+@pytest.fixture(scope="module", params=["qwen2", "llama"])
+def tiny(request):
+    """A tiny model per verified architecture family, with trained-looking (non-uniform) attention."""
+    config = build_tiny_config(architecture=request.param)
+    config.initializer_range = 0.2  # sharper attention than the default 0.02, so features vary
+    return build_tiny_model(seed=3, config=config), build_tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def captured(tiny):
+    model, tok = tiny
+    return capture_activations(model, tok, TEXTS, progress=False)
+
+
+def _reference(model, tok, text):
+    ids = tok(text, return_tensors="pt")
+    with torch.no_grad():
+        return model(**ids, output_hidden_states=True, output_attentions=True), ids
+
+
+def test_shapes_match_the_documented_layout(tiny, captured):
+    model, _ = tiny
+    lay = model_layout(model)
+    sizes = {"P": len(TEXTS), "L": lay.n_layers, "H": lay.n_heads, "N": lay.d_mlp,
+             "D": lay.d_model, "E": lay.head_dim}
+    for name, shape in ARRAY_SHAPES.items():
+        assert captured[name].shape == tuple(sizes[s] for s in shape), name
+
+
+def test_residual_equals_output_hidden_states(tiny, captured):
+    model, tok = tiny
+    for p, text in enumerate(TEXTS):
+        out, _ = _reference(model, tok, text)
+        hs = out.hidden_states  # embeddings, layers 0..L-2, then the final norm of layer L-1
+        for layer in range(len(hs) - 2):
+            ref = hs[layer + 1][0]
+            np.testing.assert_allclose(captured["resid_last"][p, layer], ref[-1].numpy(), rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(captured["resid_norm_last"][p, layer], ref[-1].norm().item(), rtol=1e-5)
+            np.testing.assert_allclose(captured["resid_norm_mean"][p, layer], ref.norm(dim=-1).mean().item(), rtol=1e-5)
+        last = torch.tensor(captured["resid_last"][p, -1])[None]
+        np.testing.assert_allclose(model.model.norm(last)[0].detach().numpy(), hs[-1][0, -1].numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_attention_features_match_output_attentions(tiny, captured):
+    model, tok = tiny
+    for p, text in enumerate(TEXTS):
+        out, _ = _reference(model, tok, text)
+        for layer, att in enumerate(out.attentions):
+            row = att[0, :, -1, :].double()  # [H, T]
+            np.testing.assert_allclose(row.sum(-1).numpy(), 1.0, atol=1e-6)  # rows sum to 1
+            ent = -(row * row.clamp_min(1e-300).log()).sum(-1)
+            np.testing.assert_allclose(captured["attn_entropy"][p, layer], ent.numpy(), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(captured["attn_max"][p, layer], row.max(-1).values.numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(captured["attn_first"][p, layer], row[:, 0].numpy(), rtol=1e-5, atol=1e-6)
+        assert np.all(captured["attn_entropy"][p] <= np.log(captured["n_tokens"][p]) + 1e-5)
+
+
+def test_head_writes_sum_to_o_proj_output(tiny):
+    model, tok = tiny
+    lay = model_layout(model)
+    seen = {}
+
+    def grab(module, args, output):
+        seen["z"], seen["out"], seen["w"] = args[0], output, module.weight
+        seen["bias"] = module.bias
+
+    with hooks(model, {lay.path("head_in", 1): grab}), torch.no_grad():
+        model(**tok(TEXTS[1], return_tensors="pt"))
+    writes = head_writes(seen["z"], seen["w"], lay.n_heads, lay.head_dim)  # [1, T, H, D]
+    total = writes.sum(dim=-2) + (seen["bias"] if seen["bias"] is not None else 0)
+    np.testing.assert_allclose(total.numpy(), seen["out"].numpy(), atol=1e-5)
+
+
+def test_mlp_neurons_equal_act_gate_times_up(tiny, captured):
+    model, tok = tiny
+    lay = model_layout(model)
+    seen = {}
+    mlp_name = lay.path("mlp", 2)
+    with hooks(model, {mlp_name: lambda m, a, o: seen.update(x=a[0])}), torch.no_grad():
+        model(**tok(TEXTS[0], return_tensors="pt"))
+    mlp = model.get_submodule(mlp_name)
+    acts = (mlp.act_fn(mlp.gate_proj(seen["x"])) * mlp.up_proj(seen["x"]))[0]  # [T, N]
+    np.testing.assert_allclose(captured["mlp_mean"][0, 2], acts.mean(0).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(captured["mlp_last"][0, 2], acts[-1].detach().numpy(), atol=1e-5)
+    frac = (acts.abs() < CaptureConfig().sparsity_threshold).float().mean(0)
+    np.testing.assert_allclose(captured["mlp_sparsity"][0, 2], frac.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 32])
+def test_batched_equals_one_by_one(tiny, captured, batch_size):
+    model, tok = tiny
+    config = CaptureConfig(max_batch_size=batch_size)
+    alone = [capture_activations(model, tok, [t], progress=False) for t in TEXTS]
+    batched = capture_activations(model, tok, TEXTS, config=config, progress=False)
+    for name in ARRAY_SHAPES:
+        ref = np.concatenate([a[name] for a in alone])
+        np.testing.assert_allclose(batched[name], ref, rtol=1e-5, atol=2e-5, err_msg=name)
+        np.testing.assert_allclose(captured[name], ref, rtol=1e-5, atol=2e-5, err_msg=name)
+
+
+def test_token_budget_splits_batches_without_changing_results(tiny, captured):
+    model, tok = tiny
+    small = capture_activations(model, tok, TEXTS, config=CaptureConfig(max_batch_tokens=64), progress=False)
+    for name in ARRAY_SHAPES:
+        np.testing.assert_allclose(small[name], captured[name], rtol=1e-5, atol=2e-5, err_msg=name)
+
+
+def test_hooks_removed_after_capture_and_after_error(tiny):
+    model, tok = tiny
+    baseline = active_hook_count(model)  # transformers registers output-recording hooks of its own
+    capture_activations(model, tok, TEXTS[:2], progress=False)
+    assert active_hook_count(model) == baseline
+
+    def boom(module, args, output):
+        raise RuntimeError("forward failed")
+
+    with pytest.raises(RuntimeError, match="forward failed"):
+        with hooks(model, {"model.layers.0": boom}):
+            assert active_hook_count(model) == baseline + 1
+            model(**tok("x", return_tensors="pt"))
+    assert active_hook_count(model) == baseline
+
+
+def test_unknown_module_name_suggests_and_registers_nothing(tiny):
+    model, _ = tiny
+    baseline = active_hook_count(model)
+    with pytest.raises(LookupError, match=r"model\.layers\.0\.self_attn"):
+        with hooks(model, {"model.layers.0": lambda *a: None, "model.layers.0.self_atn": lambda *a: None}):
+            pass
+    assert active_hook_count(model) == baseline
+
+
+def test_pre_hook_can_replace_inputs(tiny):
+    model, tok = tiny
+    lay = model_layout(model)
+    ids = tok(TEXTS[0], return_tensors="pt")
+    with torch.no_grad():
+        clean = model(**ids).logits
+        with hooks(model, pre={lay.path("mlp_neurons", 0): lambda m, a: (torch.zeros_like(a[0]),)}):
+            ablated = model(**ids).logits
+        again = model(**ids).logits
+    assert not torch.allclose(clean, ablated)
+    assert torch.equal(clean, again)
+
+
+def test_chat_text_with_bos_gets_no_second_bos():
+    class Tok:
+        bos_token = "<s>"
+
+        def __call__(self, text, add_special_tokens):
+            return {"input_ids": ([1] if add_special_tokens else []) + [2] * len(text.split())}
+
+    assert tokenize_prompts(Tok(), ["<s> a b", "a b"]) == [[2, 2, 2], [1, 2, 2]]
+
+
+def test_unsupported_architecture_is_named():
+    config = build_tiny_config()
+    model = build_tiny_model(config=config)
+    model.config.model_type = "gpt_neox"
+    with pytest.raises(UnsupportedArchitectureError, match="gpt_neox"):
+        model_layout(model)
+
+
+def test_capture_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="sparsity_threshold"):
+        CaptureConfig(sparsity_threshold=0)
+    with pytest.raises(ValueError, match="max_batch_size"):
+        CaptureConfig(max_batch_size=0)
