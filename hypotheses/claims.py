@@ -1,0 +1,288 @@
+"""Claims as data: the YAML schema, its validation, and the frozen `Claim` record.
+
+Contents
+--------
+FEATURES_BY_LEVEL : captured arrays a claim may test at each component level.
+TESTS, CORRECTIONS, MEASURES, OPS : the allowed values of the corresponding keys.
+ClaimFileError    : every problem of one claim file, named with file and key.
+Expectation, CrossValidation, DepthSpec, Claim : the frozen records.
+load_claim        : `Claim.from_yaml`, the one entry point.
+discover_claims   : the claim files under a directory (``*/claim.yaml``).
+
+A claim file lists what is measured and what decides the verdict; it never states a result.
+All problems of a file are reported at once, so a user fixes a file in one go.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FEATURES_BY_LEVEL: dict[str, tuple[str, ...]] = {
+    "layer": ("resid_norm_last", "resid_norm_mean"),
+    "head": ("attn_entropy", "attn_max", "attn_first", "head_write_norm", "head_in_norm"),
+    "neuron": ("mlp_mean", "mlp_last", "mlp_sparsity"),
+}
+LEVELS = ("layer", "head", "neuron", "depth")
+TESTS = ("mann_whitney", "welch_t", "paired_t", "wilcoxon_paired", "covariate_adjusted")
+PAIRED_TESTS = ("paired_t", "wilcoxon_paired")
+EFFECT_SIZES = ("cohens_d", "hedges_g", "paired_d")
+CORRECTIONS = ("none", "fdr_bh", "fdr_by", "holm", "bonferroni")
+CORRECTION_ALIASES = {"bh": "fdr_bh", "benjamini-hochberg": "fdr_bh", "by": "fdr_by",
+                      "bonf": "bonferroni", "holm-bonferroni": "holm", "": "none"}
+MEASURES = ("fraction_specialized", "count_specialized", "fraction_cv_consistent",
+            "count_cv_consistent", "depth_pvalue")
+OPS: dict[str, Any] = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+
+REQUIRED_KEYS = ("id", "title", "statement", "level", "features", "test", "alpha", "correction",
+                 "min_effect", "cv", "expect", "reported")
+OPTIONAL_KEYS = ("effect_size", "depth", "controls", "top_k", "notes")
+CV_KEYS = ("folds", "min_consistency", "required")
+EXPECT_KEYS = ("measure", "op", "value")
+DEPTH_KEYS = ("source", "alternative")
+
+
+class ClaimFileError(ValueError):
+    """A claim file that cannot be used; `problems` lists every issue found."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = Path(path)
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid claim file {self.path}:\n{lines}")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What decides the verdict: ``measure op value`` (e.g. fraction_specialized >= 0.5)."""
+
+    measure: str
+    op: str
+    value: float
+
+    def holds(self, measured: float) -> bool:
+        return bool(OPS[self.op](measured, self.value))
+
+    def describe(self) -> str:
+        return f"{self.measure} {self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """k folds over pairs; `required` makes consistency part of being specialized."""
+
+    folds: int
+    min_consistency: float
+    required: bool
+
+
+@dataclass(frozen=True)
+class DepthSpec:
+    """For a depth claim: which component level feeds it, and the tested direction."""
+
+    source: str
+    alternative: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One research claim, loaded from ``hypotheses/<slug>/claim.yaml``."""
+
+    id: str
+    title: str
+    statement: str
+    level: str
+    features: tuple[str, ...]
+    test: str
+    alpha: float
+    correction: str
+    min_effect: float
+    cv: CrossValidation
+    expect: Expectation
+    reported: dict
+    effect_size: str
+    path: Path
+    depth: DepthSpec | None = None
+    controls: dict = field(default_factory=dict)
+    top_k: int = 3
+    notes: str = ""
+
+    @property
+    def component_level(self) -> str:
+        """The level whose components are tested (a depth claim tests its `depth.source`)."""
+        return self.depth.source if self.depth is not None else self.level
+
+    @property
+    def paired(self) -> bool:
+        return self.test in PAIRED_TESTS
+
+    def thresholds(self) -> dict:
+        return {"test": self.test, "alpha": self.alpha, "correction": self.correction,
+                "min_effect": self.min_effect, "effect_size": self.effect_size,
+                "folds": self.cv.folds, "min_consistency": self.cv.min_consistency,
+                "consistency_required": self.cv.required, "expectation": self.expect.describe()}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Claim":
+        return load_claim(path)
+
+
+def _number(data: dict, key: str, problems: list[str], *, low: float, high: float,
+            closed_low: bool = False, closed_high: bool = False, integer: bool = False) -> Any:
+    value = data.get(key)
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        problems.append(f"`{key}` must be {kind}, got {value!r}")
+        return None
+    ok_low = value >= low if closed_low else value > low
+    ok_high = value <= high if closed_high else value < high
+    if not (ok_low and ok_high and math.isfinite(value)):
+        lo, hi = ("[" if closed_low else "("), ("]" if closed_high else ")")
+        problems.append(f"`{key}` must be in {lo}{low:g}, {high:g}{hi}, got {value!r}")
+        return None
+    return value
+
+
+def _keys(data: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...],
+          problems: list[str]) -> dict:
+    if not isinstance(data, dict):
+        problems.append(f"`{where}` must be a mapping with keys {list(required + optional)}, got {data!r}")
+        return {}
+    for key in required:
+        if key not in data:
+            problems.append(f"missing key `{where}.{key}`" if where else f"missing key `{key}`")
+    unknown = sorted(set(map(str, data)) - set(required) - set(optional))
+    for key in unknown:
+        name = f"{where}.{key}" if where else key
+        problems.append(f"unknown key `{name}`; allowed keys: {', '.join(required + optional)}")
+    return data
+
+
+def _choice(value: Any, key: str, allowed: tuple[str, ...], problems: list[str]) -> Any:
+    if value not in allowed:
+        problems.append(f"`{key}` is {value!r}; allowed: {', '.join(allowed)}")
+        return None
+    return value
+
+
+def _text(data: dict, key: str, problems: list[str]) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"`{key}` must be a non-empty string, got {value!r}")
+        return ""
+    return value.strip()
+
+
+def _parse(data: dict, path: Path, problems: list[str]) -> dict:
+    out: dict[str, Any] = {"path": path}
+    for key in ("id", "title", "statement"):
+        out[key] = _text(data, key, problems)
+    out["level"] = _choice(data.get("level"), "level", LEVELS, problems)
+
+    depth = None
+    if out["level"] == "depth":
+        spec = _keys(data.get("depth"), "depth", DEPTH_KEYS, (), problems)
+        source = _choice(spec.get("source"), "depth.source", tuple(FEATURES_BY_LEVEL), problems)
+        alt = _choice(spec.get("alternative"), "depth.alternative", ("greater", "less", "two-sided"), problems)
+        depth = DepthSpec(source, alt) if source and alt else None
+    elif "depth" in data:
+        problems.append("`depth` is only allowed when `level` is depth")
+    out["depth"] = depth
+    component_level = depth.source if depth else out["level"]
+
+    features = data.get("features")
+    allowed = FEATURES_BY_LEVEL.get(component_level or "", ())
+    if not isinstance(features, list) or not features:
+        problems.append(f"`features` must be a non-empty list; allowed for level {component_level!r}: {list(allowed)}")
+        features = []
+    for feat in features:
+        if allowed and feat not in allowed:
+            problems.append(f"unknown feature {feat!r} for level {component_level!r}; allowed: {', '.join(allowed)}")
+    out["features"] = tuple(features)
+
+    out["test"] = _choice(data.get("test"), "test", TESTS, problems)
+    out["alpha"] = _number(data, "alpha", problems, low=0.0, high=1.0)
+    correction = data.get("correction")
+    correction = CORRECTION_ALIASES.get(str(correction).lower(), correction) if correction is not None else None
+    out["correction"] = _choice(correction, "correction", CORRECTIONS, problems)
+    out["min_effect"] = _number(data, "min_effect", problems, low=0.0, high=math.inf, closed_low=True)
+
+    default_effect = "paired_d" if out["test"] in PAIRED_TESTS else "cohens_d"
+    out["effect_size"] = _choice(data.get("effect_size", default_effect), "effect_size", EFFECT_SIZES, problems)
+
+    cv = _keys(data.get("cv"), "cv", CV_KEYS, (), problems)
+    folds = _number(cv, "folds", problems, low=2, high=1000, closed_low=True, integer=True) if cv else None
+    cons = _number(cv, "min_consistency", problems, low=0.0, high=1.0, closed_low=True, closed_high=True) if cv else None
+    required = cv.get("required") if cv else None
+    if cv and not isinstance(required, bool):
+        problems.append(f"`cv.required` must be true or false, got {required!r}")
+    out["cv"] = CrossValidation(folds, cons, required) if None not in (folds, cons) and isinstance(required, bool) else None
+
+    exp = _keys(data.get("expect"), "expect", EXPECT_KEYS, (), problems)
+    measure = _choice(exp.get("measure"), "expect.measure", MEASURES, problems) if exp else None
+    op = _choice(exp.get("op"), "expect.op", tuple(OPS), problems) if exp else None
+    value = exp.get("value") if exp else None
+    if exp and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        problems.append(f"`expect.value` must be a number, got {value!r}")
+        value = None
+    if measure == "depth_pvalue" and out["level"] != "depth":
+        problems.append("`expect.measure` depth_pvalue needs `level: depth`")
+    out["expect"] = Expectation(measure, op, float(value)) if None not in (measure, op, value) else None
+
+    reported = data.get("reported")
+    if not isinstance(reported, dict):
+        problems.append(f"`reported` must be a mapping of the study's figures (may be empty: {{}}), got {reported!r}")
+        reported = {}
+    out["reported"] = reported
+    controls = data.get("controls", {})
+    if not isinstance(controls, dict):
+        problems.append(f"`controls` must be a mapping, got {controls!r}")
+        controls = {}
+    out["controls"] = controls
+    top_k = data.get("top_k", 3)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        problems.append(f"`top_k` must be a non-negative integer, got {top_k!r}")
+    out["top_k"] = top_k
+    notes = data.get("notes", "")
+    out["notes"] = notes if isinstance(notes, str) else str(notes)
+    return out
+
+
+def load_claim(path: str | Path) -> Claim:
+    """Load and validate one claim file.
+
+    Raises
+    ------
+    ClaimFileError
+        Listing every missing/unknown key, wrong type and out-of-range value, with the file.
+
+    Examples
+    --------
+    >>> claim = load_claim("hypotheses/h1_layers/claim.yaml")   # doctest: +SKIP
+    >>> claim.expect.describe()                                  # doctest: +SKIP
+    'fraction_specialized >= 0.5'
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ClaimFileError(path, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ClaimFileError(path, [f"not valid YAML: {exc}"]) from None
+    problems: list[str] = []
+    data = _keys(data, "", REQUIRED_KEYS, OPTIONAL_KEYS, problems)
+    if not data:
+        raise ClaimFileError(path, problems or ["the file is empty"])
+    fields = _parse(data, path, problems)
+    if problems:
+        raise ClaimFileError(path, problems)
+    return Claim(**fields)
+
+
+def discover_claims(root: str | Path) -> list[Path]:
+    """Claim files under `root`: ``<root>/<slug>/claim.yaml``, sorted by slug."""
+    return sorted(Path(root).glob("*/claim.yaml"))

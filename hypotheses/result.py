@@ -1,0 +1,125 @@
+"""What evaluating one claim on one model produces: the verdict and the evidence behind it.
+
+Contents
+--------
+VERDICTS      : supported, refuted, confounded (a control explains the result), error.
+ComparisonRow : one line of the "study reported | measured here" table.
+ClaimResult   : verdict, message, figures, per-layer profiles for plots, component table.
+
+`ClaimResult` is the only thing the report layer reads, so evaluation and presentation stay
+independent: `to_record()` is the JSON record written to evidence.json.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+VERDICTS = ("supported", "refuted", "confounded", "error")
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One figure of the claim: what the study reported beside what this run measured."""
+
+    label: str
+    reported: Any
+    measured: Any
+
+
+@dataclass
+class ClaimResult:
+    """The outcome of one claim on one model.
+
+    Attributes
+    ----------
+    claim_id, title, statement, level : str
+        From the claim file; `level` is "layer", "head" or "neuron" (or "depth", "model").
+    model : str
+        Model name as given to ``--model`` (alias or id).
+    verdict : str
+        One of `VERDICTS`.
+    message : str
+        Required vs measured, in the claim's own terms ("H1: 7/24 layers specialized (29%),
+        required >= 50%").
+    thresholds : dict
+        alpha, correction, min effect, folds, required consistency, expectation.
+    figures : dict
+        Every measured number (counts, fractions, lists of layers/heads): JSON-serialisable.
+    comparison : list of ComparisonRow
+        The "study reported | measured here" table.
+    profiles : dict of name -> ndarray
+        Arrays for plots, e.g. ``effect`` [L] or [L, H], ``ci_low``/``ci_high`` [L],
+        ``specialized`` [L, H] bool, ``frac_recall``/``frac_reasoning`` [L].
+    components : pandas.DataFrame or None
+        One row per component and feature (written as CSV).
+    controls : list of dict
+        One row per control condition: name, count, passed, detail (empty until controls run).
+    behaviour : dict
+        Greedy accuracy on the two prompt sides, prompts analysed.
+    meta : dict
+        Task set, prompt format, model identity, seed, cache status.
+    """
+
+    claim_id: str
+    title: str
+    statement: str
+    level: str
+    model: str
+    verdict: str
+    message: str
+    thresholds: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    comparison: list[ComparisonRow] = field(default_factory=list)
+    profiles: dict[str, np.ndarray] = field(default_factory=dict)
+    components: Any = None
+    controls: list[dict] = field(default_factory=list)
+    behaviour: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"`verdict` must be one of {VERDICTS}, got {self.verdict!r}")
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "supported"
+
+    def to_record(self) -> dict:
+        """JSON-ready record (no arrays of components: those go to CSV)."""
+        return _jsonable({
+            "id": self.claim_id,
+            "title": self.title,
+            "statement": self.statement,
+            "level": self.level,
+            "model": self.model,
+            "verdict": self.verdict,
+            "message": self.message,
+            "thresholds": self.thresholds,
+            "figures": self.figures,
+            "comparison": [{"label": r.label, "reported": r.reported, "measured": r.measured}
+                           for r in self.comparison],
+            "profiles": self.profiles,
+            "controls": self.controls,
+            "behaviour": self.behaviour,
+            "meta": self.meta,
+        })
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays (and NaN) into plain JSON values (NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    return value
