@@ -133,6 +133,8 @@ class Claim:
 
 def _number(data: dict, key: str, problems: list[str], *, low: float, high: float,
             closed_low: bool = False, closed_high: bool = False, integer: bool = False) -> Any:
+    if key not in data:  # already reported as a missing key
+        return None
     value = data.get(key)
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
@@ -163,6 +165,8 @@ def _keys(data: Any, where: str, required: tuple[str, ...], optional: tuple[str,
 
 
 def _choice(value: Any, key: str, allowed: tuple[str, ...], problems: list[str]) -> Any:
+    if value is None:  # a missing key is reported once, by `_keys`
+        return None
     if value not in allowed:
         problems.append(f"`{key}` is {value!r}; allowed: {', '.join(allowed)}")
         return None
@@ -170,6 +174,8 @@ def _choice(value: Any, key: str, allowed: tuple[str, ...], problems: list[str])
 
 
 def _text(data: dict, key: str, problems: list[str]) -> str:
+    if key not in data:  # already reported as a missing key
+        return ""
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
         problems.append(f"`{key}` must be a non-empty string, got {value!r}")
@@ -196,10 +202,10 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
 
     features = data.get("features")
     allowed = FEATURES_BY_LEVEL.get(component_level or "", ())
-    if not isinstance(features, list) or not features:
+    if "features" in data and (not isinstance(features, list) or not features):
         problems.append(f"`features` must be a non-empty list; allowed for level {component_level!r}: {list(allowed)}")
         features = []
-    for feat in features:
+    for feat in features or []:
         if allowed and feat not in allowed:
             problems.append(f"unknown feature {feat!r} for level {component_level!r}; allowed: {', '.join(allowed)}")
     out["features"] = tuple(features)
@@ -214,7 +220,7 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
     default_effect = "paired_d" if out["test"] in PAIRED_TESTS else "cohens_d"
     out["effect_size"] = _choice(data.get("effect_size", default_effect), "effect_size", EFFECT_SIZES, problems)
 
-    cv = _keys(data.get("cv"), "cv", CV_KEYS, (), problems)
+    cv = _keys(data["cv"], "cv", CV_KEYS, (), problems) if "cv" in data else {}
     folds = _number(cv, "folds", problems, low=2, high=1000, closed_low=True, integer=True) if cv else None
     cons = _number(cv, "min_consistency", problems, low=0.0, high=1.0, closed_low=True, closed_high=True) if cv else None
     required = cv.get("required") if cv else None
@@ -222,7 +228,7 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
         problems.append(f"`cv.required` must be true or false, got {required!r}")
     out["cv"] = CrossValidation(folds, cons, required) if None not in (folds, cons) and isinstance(required, bool) else None
 
-    exp = _keys(data.get("expect"), "expect", EXPECT_KEYS, (), problems)
+    exp = _keys(data["expect"], "expect", EXPECT_KEYS, (), problems) if "expect" in data else {}
     measure = _choice(exp.get("measure"), "expect.measure", MEASURES, problems) if exp else None
     op = _choice(exp.get("op"), "expect.op", tuple(OPS), problems) if exp else None
     value = exp.get("value") if exp else None
@@ -233,7 +239,7 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
         problems.append("`expect.measure` depth_pvalue needs `level: depth`")
     out["expect"] = Expectation(measure, op, float(value)) if None not in (measure, op, value) else None
 
-    reported = data.get("reported")
+    reported = data.get("reported", {})
     if not isinstance(reported, dict):
         problems.append(f"`reported` must be a mapping of the study's figures (may be empty: {{}}), got {reported!r}")
         reported = {}
