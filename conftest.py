@@ -82,3 +82,11 @@ def activations(taskset, model_under_test, prompt_format, activation_cache):
 
     return get_activations(taskset, model_under_test, prompt_format=prompt_format,
                            cache=activation_cache, progress=not os.environ.get("CI"))
+
+
+@pytest.fixture(scope="session")
+def behaviour(taskset, model_under_test, prompt_format, activation_cache):
+    """Greedy answers of the model on the task set (accuracy per side, correct pairs)."""
+    from fixtures.behaviour import get_behaviour
+
+    return get_behaviour(taskset, model_under_test, prompt_format=prompt_format, cache=activation_cache)
