@@ -1,0 +1,81 @@
+"""The built-in task sets, by name.
+
+Contents
+--------
+DATA_DIR        : ``tasks/data/``, where the shipped YAML files live.
+BUILTIN_SETS    : name -> one-line description, for help texts and error messages.
+builtin_taskset : build (once, then cached) the set with a given name.
+
+=============================  ============================================================
+name                           sides (a vs b)
+=============================  ============================================================
+core                           recall vs reasoning, hand-written (``data/core.yaml``)
+extended                       recall vs reasoning, generated from ``data/facts/*.csv``
+surface-recall                 recall vs recall with varied filler (core; control)
+surface-reasoning              reasoning vs reasoning reworded (``data/surface-reasoning.yaml``)
+surface-recall-extended        as surface-recall, on the extended set
+surface-reasoning-extended     as surface-reasoning, generated for the extended set
+=============================  ============================================================
+
+The built-in ``surface-recall`` sets pad by whitespace words (no tokenizer is known at
+import time). For a filler difference measured in a model's own tokens, call
+``tasks.filler.filler_contrast(load_tasks("core"), count_tokens, seed=...)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+from tasks.filler import count_words, filler_contrast
+from tasks.generate import generate_extended, generate_surface_reasoning
+from tasks.loader import load_task_file
+from tasks.schema import TaskSet
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+# Seed of the built-in sets; a different seed is a different set (and sha256).
+BUILTIN_SEED = 0
+
+
+def _core() -> TaskSet:
+    return load_task_file(DATA_DIR / "core.yaml")
+
+
+def _surface_recall(base: TaskSet, name: str) -> TaskSet:
+    return filler_contrast(base, count_words, seed=BUILTIN_SEED, name=name)
+
+
+_BUILDERS: dict[str, tuple[str, Callable[[], TaskSet]]] = {
+    "core": ("hand-written recall vs reasoning pairs", _core),
+    "extended": ("recall vs reasoning generated from the fact tables",
+                 lambda: generate_extended(seed=BUILTIN_SEED)),
+    "surface-recall": ("control: core recall vs the same recall with varied filler",
+                       lambda: _surface_recall(builtin_taskset("core"), "surface-recall")),
+    "surface-reasoning": ("control: core reasoning vs the same reasoning reworded",
+                          lambda: load_task_file(DATA_DIR / "surface-reasoning.yaml")),
+    "surface-recall-extended": (
+        "control: extended recall vs the same recall with varied filler",
+        lambda: _surface_recall(builtin_taskset("extended"), "surface-recall-extended")),
+    "surface-reasoning-extended": (
+        "control: extended reasoning vs the same reasoning reworded",
+        lambda: generate_surface_reasoning(seed=BUILTIN_SEED)),
+}
+
+BUILTIN_SETS: dict[str, str] = {name: desc for name, (desc, _) in _BUILDERS.items()}
+
+
+@functools.cache
+def builtin_taskset(name: str) -> TaskSet:
+    """Return the built-in set `name` (built once per process; TaskSets are immutable).
+
+    Examples
+    --------
+    >>> builtin_taskset("surface-reasoning").labels
+    ('reasoning', 'reasoning-reworded')
+    """
+    if name not in _BUILDERS:
+        raise KeyError(f"unknown built-in task set {name!r}; choose one of {', '.join(_BUILDERS)}")
+    ts = _BUILDERS[name][1]()
+    return ts if ts.name == name else dataclasses.replace(ts, name=name)
