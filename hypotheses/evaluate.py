@@ -1,0 +1,232 @@
+"""Evaluate a claim on captured activations: per-component statistics -> figures -> verdict.
+
+Contents
+--------
+ComponentAnalysis   : every feature's `stats.specialization.FeatureResult` on one grid, plus labels.
+analyse_components  : run a claim's test / effect / correction / cross-validation per feature.
+evaluate_claim      : the `ClaimResult` of a claim (component or depth level) on one model.
+
+This module only glues: the numbers come from `stats`, the arrays from `fixtures`, and the
+thresholds from the claim file. Sign convention: effects are side a minus side b, i.e. recall
+minus reasoning for the main task sets, so a positive effect is "recall-specialized".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hypotheses.claims import Claim
+from hypotheses.result import ClaimResult, ComparisonRow
+from stats import tests
+from stats.crossval import pair_folds
+from stats.specialization import FeatureResult, feature_result, label_components, specialization_table
+
+LABEL_CODES = {"none": 0, "recall": 1, "reasoning": 2, "mixed": 3}
+LEVEL_NOUN = {"layer": "layers", "head": "heads", "neuron": "neurons"}
+
+
+@dataclass(frozen=True)
+class ComponentAnalysis:
+    """All features of one claim on one grid ([L], [L, H] or [L, N])."""
+
+    level: str
+    features: dict[str, FeatureResult]
+    labels: np.ndarray  # str array, grid shape: none / recall / reasoning / mixed
+    cv_consistent: np.ndarray  # bool, grid shape: significant on all pairs and in enough folds
+    n_pairs: int
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        return self.labels.shape
+
+    @property
+    def specialized(self) -> np.ndarray:
+        return self.labels != "none"
+
+    def primary_effect(self) -> np.ndarray:
+        """Effect of the first feature (what plots colour by)."""
+        return next(iter(self.features.values())).effect
+
+
+def analyse_components(claim: Claim, acts: Any, *, seed: int, pairs: np.ndarray | None = None) -> ComponentAnalysis:
+    """Per-component statistics of every feature of `claim` on `acts` (optionally a pair subset).
+
+    A component is labelled from the features that pass: adjusted p < alpha, |effect| >=
+    min_effect and, when the claim requires it, fold consistency >= min_consistency.
+    """
+    n_pairs = acts.n_pairs if pairs is None else len(pairs)
+    folds = pair_folds(n_pairs, claim.cv.folds, rng=np.random.default_rng(seed))
+    covariates, effect = None, claim.effect_size
+    if claim.test == "covariate_adjusted":
+        tok_a, tok_b = acts.sides("n_tokens", pairs)
+        covariates = (tok_a.astype(float)[:, None], tok_b.astype(float)[:, None])
+        effect = None  # the standardized regression coefficient is the effect
+    results: dict[str, FeatureResult] = {}
+    for feature in claim.features:
+        a, b = acts.sides(feature, pairs)
+        results[feature] = feature_result(
+            a.astype(np.float64), b.astype(np.float64), test=claim.test, effect=effect,
+            correction=claim.correction, folds=folds, alpha=claim.alpha, min_effect=claim.min_effect,
+            covariates=covariates)
+    labels = label_components(results, alpha=claim.alpha, min_effect=claim.min_effect,
+                              min_consistency=claim.cv.min_consistency if claim.cv.required else None)
+    cv_consistent = np.zeros(labels.shape, dtype=bool)
+    for res in results.values():
+        cv_consistent |= ((res.p_adj < claim.alpha) & (np.abs(res.effect) >= claim.min_effect)
+                          & (res.consistency >= claim.cv.min_consistency))
+    return ComponentAnalysis(claim.component_level, results, labels, cv_consistent, n_pairs)
+
+
+def component_name(level: str, index: tuple[int, ...]) -> str:
+    """``L3`` (layer), ``L2H5`` (head), ``L4N1031`` (neuron)."""
+    if level == "layer":
+        return f"L{index[0]}"
+    return f"L{index[0]}{'H' if level == 'head' else 'N'}{index[1]}"
+
+
+def _top(analysis: ComponentAnalysis, label: str, k: int) -> list[str]:
+    effect = np.abs(analysis.primary_effect())
+    mask = analysis.labels == label
+    if k == 0 or not mask.any():
+        return []
+    flat = np.flatnonzero(mask.ravel())
+    order = flat[np.argsort(-effect.ravel()[flat], kind="stable")][:k]
+    return [component_name(analysis.level, np.unravel_index(i, analysis.grid_shape)) for i in order]
+
+
+def component_figures(claim: Claim, analysis: ComponentAnalysis) -> tuple[dict, dict]:
+    """Figures (JSON-able numbers) and plot profiles of a component analysis."""
+    labels = analysis.labels
+    total = int(labels.size)
+    counts = {name: int((labels == name).sum()) for name in ("recall", "reasoning", "mixed")}
+    n_spec = int(analysis.specialized.sum())
+    figures: dict[str, Any] = {
+        "total": total,
+        "specialized": n_spec,
+        "count_specialized": n_spec,
+        "fraction_specialized": n_spec / total if total else float("nan"),
+        **counts,
+        "cv_consistent": int(analysis.cv_consistent.sum()),
+        "count_cv_consistent": int(analysis.cv_consistent.sum()),
+        "fraction_cv_consistent": float(analysis.cv_consistent.mean()) if total else float("nan"),
+        "n_pairs": analysis.n_pairs,
+    }
+    profiles: dict[str, np.ndarray] = {"specialized": analysis.specialized,
+                                       "label_code": np.vectorize(LABEL_CODES.get)(labels).astype(int)}
+    for feat, fs in analysis.features.items():
+        profiles[f"effect:{feat}"] = fs.effect
+        if analysis.level == "layer":
+            profiles[f"ci_low:{feat}"] = fs.ci_low
+            profiles[f"ci_high:{feat}"] = fs.ci_high
+    if analysis.level == "layer":
+        figures["recall_layers"] = [int(i) for i in np.flatnonzero(labels == "recall")]
+        figures["reasoning_layers"] = [int(i) for i in np.flatnonzero(labels == "reasoning")]
+        figures["mixed_layers"] = [int(i) for i in np.flatnonzero(labels == "mixed")]
+        figures["n_layers"] = total
+    else:
+        per_layer = analysis.specialized.mean(axis=1)
+        profiles["frac_recall"] = (labels == "recall").mean(axis=1)
+        profiles["frac_reasoning"] = (labels == "reasoning").mean(axis=1)
+        profiles["frac_mixed"] = (labels == "mixed").mean(axis=1)
+        figures["per_layer_fraction"] = [float(x) for x in per_layer]
+        figures["most_specialized_layer"] = int(np.argmax(per_layer))
+        figures["most_specialized_layer_fraction"] = float(per_layer.max())
+        figures["n_layers"] = int(labels.shape[0])
+        noun = "heads" if analysis.level == "head" else "neurons"
+        figures[f"top_recall_{noun}"] = _top(analysis, "recall", claim.top_k)
+        figures[f"top_reasoning_{noun}"] = _top(analysis, "reasoning", claim.top_k)
+    return figures, profiles
+
+
+def depth_figures(claim: Claim, analysis: ComponentAnalysis) -> tuple[dict, dict]:
+    """Normalized-depth test: are reasoning-specialized components further from mid-depth?"""
+    n_layers = analysis.grid_shape[0]
+    layer_index = np.indices(analysis.grid_shape)[0]
+    depth = layer_index / max(n_layers - 1, 1)
+    distance = np.abs(depth - 0.5)
+    rec = distance[analysis.labels == "recall"]
+    rea = distance[analysis.labels == "reasoning"]
+    figures: dict[str, Any] = {"n_recall": int(rec.size), "n_reasoning": int(rea.size),
+                               "mean_depth_recall": float(depth[analysis.labels == "recall"].mean()) if rec.size else None,
+                               "mean_depth_reasoning": float(depth[analysis.labels == "reasoning"].mean()) if rea.size else None,
+                               "n_layers": n_layers}
+    if rec.size >= 2 and rea.size >= 2:
+        res = tests.mann_whitney(rea, rec, alternative=claim.depth.alternative)
+        figures["depth_pvalue"] = float(res.pvalue)
+        # rank-biserial correlation: P(rea > rec) - P(rea < rec), from U
+        figures["rank_biserial"] = float(2 * res.statistic / (rec.size * rea.size) - 1)
+    else:
+        figures["depth_pvalue"] = float("nan")
+        figures["rank_biserial"] = float("nan")
+    grid = np.arange(n_layers) / max(n_layers - 1, 1)
+    labels2d = analysis.labels.reshape(n_layers, -1)
+    profiles = {"depth": grid,
+                "profile:recall": (labels2d == "recall").mean(axis=1),
+                "profile:reasoning": (labels2d == "reasoning").mean(axis=1)}
+    return figures, profiles
+
+
+def _message(claim: Claim, figures: dict, measured: float) -> str:
+    exp = claim.expect
+    required = f"required {exp.measure} {exp.op} {exp.value:g}"
+    if exp.measure == "depth_pvalue":
+        return (f"{claim.id}: reasoning- vs recall-specialized components' distance from mid-depth: "
+                f"p = {measured:.3g} ({figures['n_reasoning']} reasoning, {figures['n_recall']} recall), {required}")
+    noun = LEVEL_NOUN[claim.component_level]
+    total = figures["total"]
+    if exp.measure in ("fraction_specialized", "count_specialized"):
+        count, what = figures["specialized"], "specialized"
+    else:
+        count, what = figures["cv_consistent"], "CV-consistent"
+    return f"{claim.id}: {count}/{total} {noun} {what} ({count / total:.1%}), {required}"
+
+
+def _comparison(claim: Claim, figures: dict) -> list[ComparisonRow]:
+    rows = []
+    for key, reported in claim.reported.items():
+        if key == "model":
+            rows.append(ComparisonRow("model", reported, figures.get("model")))
+        elif key in figures:
+            rows.append(ComparisonRow(key, reported, figures[key]))
+    return rows
+
+
+def evaluate_claim(claim: Claim, acts: Any, *, seed: int, model: str, behaviour: Any = None,
+                   correct_only: bool = False) -> ClaimResult:
+    """Evaluate `claim` on the activations of one model and return its `ClaimResult`.
+
+    Parameters
+    ----------
+    acts : fixtures.activations.Activations
+    behaviour : fixtures.behaviour.Behaviour, optional
+        Accuracy goes into the result; with `correct_only`, only pairs whose two prompts the
+        model answers correctly are analysed.
+    """
+    pairs = None
+    if correct_only:
+        if behaviour is None:
+            raise ValueError("`correct_only` needs the model's behaviour on the prompts")
+        pairs = behaviour.correct_pairs()
+        if len(pairs) < 2 * claim.cv.folds:
+            raise ValueError(f"{claim.id}: only {len(pairs)} pairs answered correctly on both sides; "
+                             f"{2 * claim.cv.folds} needed for {claim.cv.folds}-fold cross-validation")
+    analysis = analyse_components(claim, acts, seed=seed, pairs=pairs)
+    figures, profiles = component_figures(claim, analysis)
+    if claim.level == "depth":
+        depth_figs, depth_profiles = depth_figures(claim, analysis)
+        figures.update(depth_figs)
+        profiles.update(depth_profiles)
+    figures["model"] = model
+    measured = figures[claim.expect.measure]
+    holds = bool(np.isfinite(measured)) and claim.expect.holds(measured)
+    components = specialization_table(analysis.features, labels=analysis.labels)
+    return ClaimResult(
+        claim_id=claim.id, title=claim.title, statement=claim.statement, level=claim.level, model=model,
+        verdict="supported" if holds else "refuted", message=_message(claim, figures, measured),
+        thresholds=claim.thresholds(), figures=figures, comparison=_comparison(claim, figures),
+        profiles=profiles, components=components,
+        behaviour=behaviour.summary() if behaviour is not None else {},
+        meta={**acts.meta, "seed": seed, "correct_only": correct_only, "claim_file": str(claim.path)},
+    )
