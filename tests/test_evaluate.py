@@ -1,0 +1,136 @@
+"""Claim evaluation on activations the test controls: known effects give known verdicts."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.activations import Activations
+from hypotheses.claims import Expectation, load_claim
+from hypotheses.evaluate import analyse_components, evaluate_claim
+
+ROOT = Path(__file__).resolve().parents[1] / "hypotheses"
+N_PAIRS, L, H, N = 30, 6, 4, 50
+
+
+def _acts(seed: int = 0, *, effect: float = 2.5) -> Activations:
+    """Side a (recall) is shifted up by `effect` SDs in layers 0-1, down (reasoning) in layer 5.
+
+    Heads: the same for every head of those layers; neurons: the first 10 neurons of layer 2.
+    """
+    rng = np.random.default_rng(seed)
+    shift_layer = np.zeros(L)
+    shift_layer[[0, 1]] = effect
+    shift_layer[5] = -effect
+    arrays = {}
+    for name, extra in (("resid_norm_last", ()), ("resid_norm_mean", ()), ("attn_entropy", (H,)),
+                        ("attn_max", (H,)), ("head_write_norm", (H,)), ("mlp_mean", (N,))):
+        x = rng.standard_normal((2 * N_PAIRS, L, *extra))
+        if name == "mlp_mean":
+            x[:N_PAIRS, 2, :10] += effect
+        else:
+            x[:N_PAIRS] += shift_layer.reshape(L, *([1] * len(extra)))
+        arrays[name] = x.astype(np.float32)
+    arrays["n_tokens"] = np.r_[np.full(N_PAIRS, 8), np.full(N_PAIRS, 25)]
+    return Activations(arrays=arrays, pair_ids=tuple(f"p{i}" for i in range(N_PAIRS)),
+                       labels=("recall", "reasoning"), meta={"tasks": "synthetic"})
+
+
+@pytest.fixture(scope="module")
+def acts() -> Activations:
+    return _acts()
+
+
+def _claim(slug: str, **changes):
+    return dataclasses.replace(load_claim(ROOT / slug / "claim.yaml"), **changes)
+
+
+def test_layer_claim_finds_the_planted_layers_with_signs(acts):
+    result = evaluate_claim(_claim("h1_layers"), acts, seed=0, model="synthetic")
+    assert result.figures["recall_layers"] == [0, 1]
+    assert result.figures["reasoning_layers"] == [5]
+    assert result.figures["specialized"] == 3 and result.figures["total"] == L
+    assert result.verdict == "supported"  # 3/6 meets the shipped fraction_specialized >= 0.5
+    assert result.message == "H1: 3/6 layers specialized (50.0%), required fraction_specialized >= 0.5"
+
+
+def test_verdict_follows_the_expectation_not_the_test(acts):
+    trivial = _claim("h1_layers", expect=Expectation("fraction_specialized", ">=", 0.0))
+    impossible = _claim("h1_layers", expect=Expectation("fraction_specialized", ">", 1.0))
+    assert evaluate_claim(trivial, acts, seed=0, model="m").verdict == "supported"
+    res = evaluate_claim(impossible, acts, seed=0, model="m")
+    assert res.verdict == "refuted"
+    assert res.message == "H1: 3/6 layers specialized (50.0%), required fraction_specialized > 1"
+
+
+def test_head_and_neuron_levels(acts):
+    heads = evaluate_claim(_claim("h2_heads"), acts, seed=0, model="m")
+    assert heads.figures["recall"] == 2 * H and heads.figures["reasoning"] == H
+    assert heads.profiles["label_code"].shape == (L, H)
+    assert set(heads.figures["top_recall_heads"]) <= {f"L{l}H{h}" for l in (0, 1) for h in range(H)}
+    neurons = evaluate_claim(_claim("h3_neurons"), acts, seed=0, model="m")
+    assert neurons.figures["most_specialized_layer"] == 2
+    assert neurons.figures["recall"] >= 9  # 10 planted at d = 2.5, BH at q = 0.05
+    assert neurons.figures["specialized"] <= 12
+    assert neurons.components is not None and len(neurons.components) == L * N
+
+
+def test_paired_claim_uses_paired_effect(acts):
+    res = evaluate_claim(_claim("h1p_layers_paired"), acts, seed=0, model="m")
+    assert res.thresholds["effect_size"] == "paired_d" and res.figures["recall_layers"] == [0, 1]
+
+
+def test_no_effect_gives_no_specialized_components():
+    null = _acts(seed=1, effect=0.0)
+    res = evaluate_claim(_claim("h2_heads"), null, seed=0, model="m")
+    assert res.figures["specialized"] == 0 and res.verdict == "refuted"
+
+
+def test_depth_claim_on_edge_reasoning_heads():
+    # reasoning-specialized at layers 0 and 5 (edges), recall at 2 and 3 (middle)
+    acts = _acts(seed=2, effect=0.0)
+    arrays = dict(acts.arrays)
+    x = arrays["attn_entropy"].copy()
+    x[:N_PAIRS, [2, 3]] += 2.5
+    x[:N_PAIRS, [0, 5]] -= 2.5
+    arrays["attn_entropy"] = x
+    res = evaluate_claim(_claim("h1d_early_reasoning"), dataclasses.replace(acts, arrays=arrays),
+                         seed=0, model="m")
+    assert res.figures["n_reasoning"] == 2 * H and res.figures["n_recall"] == 2 * H
+    assert res.figures["depth_pvalue"] < 0.05 and res.verdict == "supported"
+    assert res.figures["rank_biserial"] == pytest.approx(1.0)
+
+
+def test_seed_changes_folds_not_full_data_statistics(acts):
+    c = _claim("h1_layers")
+    a0, a1 = analyse_components(c, acts, seed=0), analyse_components(c, acts, seed=1)
+    np.testing.assert_array_equal(a0.features["resid_norm_last"].pvalue, a1.features["resid_norm_last"].pvalue)
+
+
+def test_correct_only_restricts_pairs(acts):
+    class Beh:
+        def correct_pairs(self):
+            return np.arange(20)
+
+        def summary(self):
+            return {"n_pairs_both_correct": 20}
+
+    res = evaluate_claim(_claim("h1_layers"), acts, seed=0, model="m", behaviour=Beh(), correct_only=True)
+    assert res.figures["n_pairs"] == 20
+
+    class Few(Beh):
+        def correct_pairs(self):
+            return np.arange(4)
+
+    with pytest.raises(ValueError, match="only 4 pairs"):
+        evaluate_claim(_claim("h1_layers"), acts, seed=0, model="m", behaviour=Few(), correct_only=True)
+
+
+def test_record_is_json_ready(acts):
+    import json
+
+    rec = evaluate_claim(_claim("h2_heads"), acts, seed=0, model="m").to_record()
+    text = json.dumps(rec, allow_nan=False)
+    assert '"verdict"' in text and rec["comparison"][0]["label"] == "model"
