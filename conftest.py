@@ -19,6 +19,8 @@ import pytest
 
 from fixtures.options import RUN_OPTIONS, add_options, read_options
 
+pytest_plugins = ["hypotheses.report"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
@@ -77,11 +79,21 @@ def activation_cache(run_options, cache_root):
 
 
 @pytest.fixture(scope="session")
-def activations(taskset, model_under_test, prompt_format, activation_cache):
+def activations(pytestconfig, run_options, taskset, model_under_test, prompt_format, activation_cache):
     from fixtures.activations import get_activations
+    from hypotheses.evidence import set_run_metadata
 
-    return get_activations(taskset, model_under_test, prompt_format=prompt_format,
+    acts = get_activations(taskset, model_under_test, prompt_format=prompt_format,
                            cache=activation_cache, progress=not os.environ.get("CI"))
+    fields = model_under_test.capture_fields()
+    set_run_metadata(
+        pytestconfig, model=model_under_test.name, model_id=model_under_test.identity,
+        dtype=fields["dtype"], device=fields["device_kind"],
+        task_file=str(taskset.source_path or taskset.name), task_hash=taskset.sha256,
+        prompt_format=prompt_format, seed=run_options.seed,
+        cache=f"{acts.meta['cache']} ({activation_cache.root})",
+    )
+    return acts
 
 
 @pytest.fixture(scope="session")
