@@ -8,7 +8,10 @@ model_under_test  : `LazyModel` of ``--model``: weights load at most once, and o
 tokenizer         : its tokenizer.
 prompt_format     : "chat" or "plain", resolved from ``--prompt-format`` and the tokenizer.
 activation_cache  : the on-disk `ActivationCache` (disabled by ``--no-cache``).
+activation_provider: activations of the model and its controls on any task set.
 activations       : `Activations` of the model on the task set.
+behaviour         : greedy answers and accuracy on the task set.
+claim_controls    : the controls runner claims are evaluated with (None with ``--no-controls``).
 """
 from __future__ import annotations
 
@@ -79,12 +82,20 @@ def activation_cache(run_options, cache_root):
 
 
 @pytest.fixture(scope="session")
-def activations(pytestconfig, run_options, taskset, model_under_test, prompt_format, activation_cache):
-    from fixtures.activations import get_activations
+def activation_provider(run_options, model_under_test, prompt_format, activation_cache):
+    """Activations of the model and of its controls (random weights, derived task sets)."""
+    from fixtures.provider import ActivationProvider
+
+    return ActivationProvider(model_under_test, prompt_format, activation_cache, seed=run_options.seed,
+                              progress=not os.environ.get("CI"))
+
+
+@pytest.fixture(scope="session")
+def activations(pytestconfig, run_options, taskset, model_under_test, prompt_format, activation_cache,
+                activation_provider):
     from hypotheses.evidence import set_run_metadata
 
-    acts = get_activations(taskset, model_under_test, prompt_format=prompt_format,
-                           cache=activation_cache, progress=not os.environ.get("CI"))
+    acts = activation_provider.get(taskset)
     fields = model_under_test.capture_fields()
     set_run_metadata(
         pytestconfig, model=model_under_test.name, model_id=model_under_test.identity,
@@ -102,3 +113,12 @@ def behaviour(taskset, model_under_test, prompt_format, activation_cache):
     from fixtures.behaviour import get_behaviour
 
     return get_behaviour(taskset, model_under_test, prompt_format=prompt_format, cache=activation_cache)
+
+
+@pytest.fixture(scope="session")
+def claim_controls(run_options, activation_provider, taskset, activations):
+    from hypotheses.controls import make_controls
+
+    if not run_options.controls:
+        return None
+    return make_controls(activation_provider, taskset, activations, seed=run_options.seed)

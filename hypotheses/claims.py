@@ -44,6 +44,8 @@ OPTIONAL_KEYS = ("effect_size", "depth", "controls", "top_k", "notes")
 CV_KEYS = ("folds", "min_consistency", "required")
 EXPECT_KEYS = ("measure", "op", "value")
 DEPTH_KEYS = ("source", "alternative")
+CONTROL_KEYS = ("random_weights", "surface_only", "length_matched", "permutation")
+SURFACE_CONTRASTS = ("recall_filler", "reasoning_reworded")
 
 
 class ClaimFileError(ValueError):
@@ -89,6 +91,32 @@ class DepthSpec:
 
 
 @dataclass(frozen=True)
+class Controls:
+    """The controls a claim must beat (see `hypotheses.controls`); None = control off.
+
+    Attributes
+    ----------
+    random_weights : tuple of int or None
+        Seeds of randomly initialised models of the same architecture and tokenizer.
+    surface_only : tuple of str or None
+        Same-task contrasts differing only in surface form: recall_filler, reasoning_reworded.
+    length_matched : bool or None
+        Measure again on length-matched prompts; True = the claim must still meet its expectation.
+    permutation : (n_permutations, alpha) or None
+        Within-pair label-swap null of the claim's measure; its empirical p must be < alpha.
+    """
+
+    random_weights: tuple[int, ...] | None = None
+    surface_only: tuple[str, ...] | None = None
+    length_matched: bool | None = None
+    permutation: tuple[int, float] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(k for k in CONTROL_KEYS if getattr(self, k) is not None)
+
+
+@dataclass(frozen=True)
 class Claim:
     """One research claim, loaded from ``hypotheses/<slug>/claim.yaml``."""
 
@@ -107,7 +135,7 @@ class Claim:
     effect_size: str
     path: Path
     depth: DepthSpec | None = None
-    controls: dict = field(default_factory=dict)
+    controls: Controls = field(default_factory=Controls)
     top_k: int = 3
     notes: str = ""
 
@@ -244,11 +272,7 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
         problems.append(f"`reported` must be a mapping of the study's figures (may be empty: {{}}), got {reported!r}")
         reported = {}
     out["reported"] = reported
-    controls = data.get("controls", {})
-    if not isinstance(controls, dict):
-        problems.append(f"`controls` must be a mapping, got {controls!r}")
-        controls = {}
-    out["controls"] = controls
+    out["controls"] = _parse_controls(data.get("controls", {}), problems)
     top_k = data.get("top_k", 3)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
         problems.append(f"`top_k` must be a non-negative integer, got {top_k!r}")
@@ -256,6 +280,44 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
     notes = data.get("notes", "")
     out["notes"] = notes if isinstance(notes, str) else str(notes)
     return out
+
+
+def _parse_controls(raw: Any, problems: list[str]) -> Controls:
+    spec = _keys(raw, "controls", (), CONTROL_KEYS, problems) if raw != {} else {}
+    values: dict[str, Any] = {}
+    if "random_weights" in spec:
+        sub = _keys(spec["random_weights"], "controls.random_weights", ("seeds",), (), problems)
+        seeds = sub.get("seeds")
+        if not (isinstance(seeds, list) and seeds and all(isinstance(x, int) and not isinstance(x, bool)
+                                                          and x >= 0 for x in seeds)):
+            problems.append(f"`controls.random_weights.seeds` must be a non-empty list of integers >= 0, got {seeds!r}")
+        else:
+            values["random_weights"] = tuple(seeds)
+    if "surface_only" in spec:
+        sub = _keys(spec["surface_only"], "controls.surface_only", ("contrasts",), (), problems)
+        contrasts = sub.get("contrasts")
+        if not (isinstance(contrasts, list) and contrasts):
+            problems.append(f"`controls.surface_only.contrasts` must be a non-empty list of {list(SURFACE_CONTRASTS)}")
+        else:
+            bad = [c for c in contrasts if c not in SURFACE_CONTRASTS]
+            if bad:
+                problems.append(f"`controls.surface_only.contrasts` has unknown {bad}; allowed: {', '.join(SURFACE_CONTRASTS)}")
+            else:
+                values["surface_only"] = tuple(contrasts)
+    if "length_matched" in spec:
+        sub = _keys(spec["length_matched"], "controls.length_matched", ("must_survive",), (), problems)
+        survive = sub.get("must_survive")
+        if not isinstance(survive, bool):
+            problems.append(f"`controls.length_matched.must_survive` must be true or false, got {survive!r}")
+        else:
+            values["length_matched"] = survive
+    if "permutation" in spec:
+        sub = _keys(spec["permutation"], "controls.permutation", ("n", "alpha"), (), problems)
+        n = _number(sub, "n", problems, low=1, high=1e7, closed_low=True, integer=True) if sub else None
+        alpha = _number(sub, "alpha", problems, low=0.0, high=1.0) if sub else None
+        if n is not None and alpha is not None:
+            values["permutation"] = (n, alpha)
+    return Controls(**values)
 
 
 def load_claim(path: str | Path) -> Claim:

@@ -4,7 +4,9 @@ Contents
 --------
 ComponentAnalysis   : every feature's `stats.specialization.FeatureResult` on one grid, plus labels.
 analyse_components  : run a claim's test / effect / correction / cross-validation per feature.
-evaluate_claim      : the `ClaimResult` of a claim (component or depth level) on one model.
+Measurement         : a claim's procedure run on one set of activations (no verdict).
+measure             : analysis + figures + the value of the claim's expectation measure.
+evaluate_claim      : the `ClaimResult` of a claim on one model, with its controls' verdict.
 
 This module only glues: the numbers come from `stats`, the arrays from `fixtures`, and the
 thresholds from the claim file. Sign convention: effects are side a minus side b, i.e. recall
@@ -13,7 +15,7 @@ minus reasoning for the main task sets, so a positive effect is "recall-speciali
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -50,14 +52,18 @@ class ComponentAnalysis:
         return next(iter(self.features.values())).effect
 
 
-def analyse_components(claim: Claim, acts: Any, *, seed: int, pairs: np.ndarray | None = None) -> ComponentAnalysis:
+def analyse_components(claim: Claim, acts: Any, *, seed: int, pairs: np.ndarray | None = None,
+                       consistency: bool = True) -> ComponentAnalysis:
     """Per-component statistics of every feature of `claim` on `acts` (optionally a pair subset).
 
     A component is labelled from the features that pass: adjusted p < alpha, |effect| >=
     min_effect and, when the claim requires it, fold consistency >= min_consistency.
+    `consistency=False` skips the folds when the claim does not require them (the labels are
+    the same; `cv_consistent` is then all False): permutation nulls use it to save time.
     """
     n_pairs = acts.n_pairs if pairs is None else len(pairs)
-    folds = pair_folds(n_pairs, claim.cv.folds, rng=np.random.default_rng(seed))
+    use_folds = consistency or claim.cv.required
+    folds = pair_folds(n_pairs, claim.cv.folds, rng=np.random.default_rng(seed)) if use_folds else None
     covariates, effect = None, claim.effect_size
     if claim.test == "covariate_adjusted":
         tok_a, tok_b = acts.sides("n_tokens", pairs)
@@ -74,8 +80,9 @@ def analyse_components(claim: Claim, acts: Any, *, seed: int, pairs: np.ndarray 
                               min_consistency=claim.cv.min_consistency if claim.cv.required else None)
     cv_consistent = np.zeros(labels.shape, dtype=bool)
     for res in results.values():
-        cv_consistent |= ((res.p_adj < claim.alpha) & (np.abs(res.effect) >= claim.min_effect)
-                          & (res.consistency >= claim.cv.min_consistency))
+        if res.consistency is not None:
+            cv_consistent |= ((res.p_adj < claim.alpha) & (np.abs(res.effect) >= claim.min_effect)
+                              & (res.consistency >= claim.cv.min_consistency))
     return ComponentAnalysis(claim.component_level, results, labels, cv_consistent, n_pairs)
 
 
@@ -193,8 +200,47 @@ def _comparison(claim: Claim, figures: dict) -> list[ComparisonRow]:
     return rows
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """A claim measured on one set of activations: analysis, figures, plot profiles, and the
+    value of the claim's expectation measure."""
+
+    analysis: ComponentAnalysis
+    figures: dict
+    profiles: dict
+    value: float
+
+    def count_per_layer(self) -> np.ndarray:
+        spec = self.analysis.specialized
+        return spec.astype(int) if spec.ndim == 1 else spec.reshape(spec.shape[0], -1).sum(axis=1)
+
+
+def measure(claim: Claim, acts: Any, *, seed: int, pairs: np.ndarray | None = None,
+            consistency: bool = True) -> Measurement:
+    """Run the claim's procedure on `acts` and return the `Measurement` (no verdict)."""
+    analysis = analyse_components(claim, acts, seed=seed, pairs=pairs, consistency=consistency)
+    figures, profiles = component_figures(claim, analysis)
+    if claim.level == "depth":
+        depth_figs, depth_profiles = depth_figures(claim, analysis)
+        figures.update(depth_figs)
+        profiles.update(depth_profiles)
+    return Measurement(analysis, figures, profiles, float(figures[claim.expect.measure]))
+
+
+def _verdict(claim: Claim, main: Measurement, controls: list[dict]) -> tuple[str, str]:
+    holds = bool(np.isfinite(main.value)) and claim.expect.holds(main.value)
+    message = _message(claim, main.figures, main.value)
+    if not holds:
+        return "refuted", message
+    failed = [row for row in controls if row.get("passed") is False]
+    if failed:
+        names = "; ".join(f"{row['name']}: {row['detail']}" for row in failed)
+        return "confounded", f"{message}, but a control explains it ({names})"
+    return "supported", message
+
+
 def evaluate_claim(claim: Claim, acts: Any, *, seed: int, model: str, behaviour: Any = None,
-                   correct_only: bool = False) -> ClaimResult:
+                   correct_only: bool = False, controls: Callable | None = None) -> ClaimResult:
     """Evaluate `claim` on the activations of one model and return its `ClaimResult`.
 
     Parameters
@@ -203,6 +249,9 @@ def evaluate_claim(claim: Claim, acts: Any, *, seed: int, model: str, behaviour:
     behaviour : fixtures.behaviour.Behaviour, optional
         Accuracy goes into the result; with `correct_only`, only pairs whose two prompts the
         model answers correctly are analysed.
+    controls : callable, optional
+        ``controls(claim, main: Measurement) -> (rows, profiles)`` (see `hypotheses.controls`).
+        A control row with ``passed=False`` turns a met expectation into "confounded".
     """
     pairs = None
     if correct_only:
@@ -212,21 +261,21 @@ def evaluate_claim(claim: Claim, acts: Any, *, seed: int, model: str, behaviour:
         if len(pairs) < 2 * claim.cv.folds:
             raise ValueError(f"{claim.id}: only {len(pairs)} pairs answered correctly on both sides; "
                              f"{2 * claim.cv.folds} needed for {claim.cv.folds}-fold cross-validation")
-    analysis = analyse_components(claim, acts, seed=seed, pairs=pairs)
-    figures, profiles = component_figures(claim, analysis)
-    if claim.level == "depth":
-        depth_figs, depth_profiles = depth_figures(claim, analysis)
-        figures.update(depth_figs)
-        profiles.update(depth_profiles)
+    main = measure(claim, acts, seed=seed, pairs=pairs)
+    figures, profiles = dict(main.figures), dict(main.profiles)
     figures["model"] = model
-    measured = figures[claim.expect.measure]
-    holds = bool(np.isfinite(measured)) and claim.expect.holds(measured)
-    components = specialization_table(analysis.features, labels=analysis.labels)
+    control_rows: list[dict] = []
+    if controls is not None and claim.controls.names:
+        control_rows, control_profiles = controls(claim, main)
+        profiles.update(control_profiles)
+        profiles["control:trained:count_per_layer"] = main.count_per_layer()
+    verdict, message = _verdict(claim, main, control_rows)
+    components = specialization_table(main.analysis.features, labels=main.analysis.labels)
     return ClaimResult(
         claim_id=claim.id, title=claim.title, statement=claim.statement, level=claim.level, model=model,
-        verdict="supported" if holds else "refuted", message=_message(claim, figures, measured),
-        thresholds=claim.thresholds(), figures=figures, comparison=_comparison(claim, figures),
-        profiles=profiles, components=components,
-        behaviour=behaviour.summary() if behaviour is not None else {},
-        meta={**acts.meta, "seed": seed, "correct_only": correct_only, "claim_file": str(claim.path)},
+        verdict=verdict, message=message, thresholds=claim.thresholds(), figures=figures,
+        comparison=_comparison(claim, figures), profiles=profiles, components=components,
+        controls=control_rows, behaviour=behaviour.summary() if behaviour is not None else {},
+        meta={**acts.meta, "seed": seed, "correct_only": correct_only, "claim_file": str(claim.path),
+              "component_level": claim.component_level},
     )

@@ -29,12 +29,13 @@ def claim(request):
 
 
 @pytest.mark.parametrize("claim", CLAIM_PATHS, ids=[_claim_id(p) for p in CLAIM_PATHS], indirect=True)
-def test_claim(claim, activations, behaviour, run_options, model_under_test, request):
+def test_claim(claim, activations, behaviour, claim_controls, run_options, model_under_test, request):
     from hypotheses.evaluate import evaluate_claim
     from hypotheses.evidence import record_result
 
     result = evaluate_claim(claim, activations, behaviour=behaviour, seed=run_options.seed,
-                            model=model_under_test.name, correct_only=run_options.correct_only)
+                            model=model_under_test.name, correct_only=run_options.correct_only,
+                            controls=claim_controls)
     record_result(request, result)
     if not result.passed:
         pytest.fail(f"{result.verdict.upper()}: {result.message}", pytrace=False)

@@ -1,0 +1,152 @@
+"""Controls: the same claim procedure on conditions where the claim's effect must not appear.
+
+Contents
+--------
+beats               : does the model's value beat a control's, in the expectation's direction?
+permuted            : activations with side labels swapped within chosen pairs.
+permutation_null    : the claim's measure under within-pair label swaps (n seeded draws).
+make_controls       : the callable `evaluate_claim(controls=...)` takes, bound to one provider.
+
+Each control gives one row: ``name, control, count, value, reference, passed, overlap, detail``.
+``passed`` is True (the claim beats it), False (the control explains the result: the verdict
+becomes "confounded") or None (informational). ``overlap`` is the share of the model's
+specialized components that are specialized under the control too.
+
+Why these controls: reasoning prompts are longer and worded differently than recall prompts,
+and uniform attention over more tokens already has higher entropy. A count that a random-
+weights model, a same-task surface contrast or shuffled labels reach as well is not evidence of
+task circuits.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from fixtures.activations import Activations
+from hypotheses.claims import Claim
+from hypotheses.evaluate import Measurement, measure
+
+CONTRAST_NAMES = {"recall_filler": "surface only: recall vs recall + filler",
+                  "reasoning_reworded": "surface only: reasoning vs reasoning reworded"}
+
+
+def beats(claim: Claim, value: float, control: float) -> bool:
+    """True when `value` is strictly better than `control` in the expectation's direction.
+
+    For ``>=``/``>`` expectations (counts, fractions) better means larger; for ``<``/``<=``
+    (p-values) smaller. A NaN control cannot explain anything; a NaN value beats nothing.
+    """
+    if not np.isfinite(value):
+        return False
+    if not np.isfinite(control):
+        return True
+    return value > control if claim.expect.op in (">=", ">") else value < control
+
+
+def _overlap(main: Measurement, other: Measurement) -> float | None:
+    spec = main.analysis.specialized
+    if other.analysis.specialized.shape != spec.shape or not spec.any():
+        return None
+    return float((spec & other.analysis.specialized).sum() / spec.sum())
+
+
+def _count(m: Measurement) -> int:
+    return int(m.analysis.specialized.sum())
+
+
+def _row(claim: Claim, name: str, kind: str, main: Measurement, other: Measurement, passed: bool | None,
+         detail: str) -> dict:
+    return {"name": name, "control": kind, "count": _count(other), "value": other.value,
+            "reference": main.value, "passed": passed, "overlap": _overlap(main, other), "detail": detail}
+
+
+def _compare_detail(claim: Claim, main: Measurement, other: Measurement) -> str:
+    return (f"{claim.expect.measure} {other.value:.4g} vs {main.value:.4g} for the model "
+            f"({_count(other)} vs {_count(main)} specialized)")
+
+
+def permuted(acts: Activations, swap: np.ndarray, names: tuple[str, ...]) -> Activations:
+    """`acts` restricted to arrays `names`, with sides a and b exchanged in pairs where `swap`."""
+    arrays = {}
+    for name in names:
+        a, b = acts.sides(name)
+        mask = swap.reshape(-1, *([1] * (a.ndim - 1)))
+        arrays[name] = np.concatenate([np.where(mask, b, a), np.where(mask, a, b)])
+    return dataclasses.replace(acts, arrays=arrays)
+
+
+def permutation_null(claim: Claim, acts: Activations, *, n: int, seed: int) -> np.ndarray:
+    """The claim's measure under `n` within-pair label swaps (each pair swapped with p = 1/2)."""
+    rng = np.random.default_rng([seed, 0x5EED])
+    names = tuple(claim.features) + ("n_tokens",)
+    values = np.empty(n)
+    for i in range(n):
+        swap = rng.random(acts.n_pairs) < 0.5
+        values[i] = measure(claim, permuted(acts, swap, names), seed=seed, consistency=False).value
+    return values
+
+
+def _permutation_row(claim: Claim, main: Measurement, acts: Activations, n: int, alpha: float,
+                     seed: int) -> tuple[dict, np.ndarray]:
+    null = permutation_null(claim, acts, n=n, seed=seed)
+    finite = null[np.isfinite(null)]
+    if claim.expect.op in (">=", ">"):
+        extreme = int((finite >= main.value).sum())
+    else:
+        extreme = int((finite <= main.value).sum())
+    # (1 + #extreme) / (1 + n): never 0, exact under exchangeability (Phipson & Smyth 2010)
+    p = (1 + extreme) / (1 + finite.size) if np.isfinite(main.value) else 1.0
+    detail = (f"null {claim.expect.measure}: mean {np.mean(finite):.4g}, 95th pct "
+              f"{np.percentile(finite, 95):.4g} over {finite.size} label swaps; empirical p = {p:.3g}, "
+              f"required < {alpha:g}") if finite.size else "null undefined (all NaN)"
+    row = {"name": f"label permutation (n={n})", "control": "permutation",
+           "count": float(np.mean(finite)) if finite.size else None, "value": float(np.mean(finite)) if finite.size else None,
+           "reference": main.value, "passed": bool(p < alpha), "overlap": None, "detail": detail,
+           "pvalue": p}
+    return row, null
+
+
+def make_controls(provider: Any, taskset: Any, acts: Activations, *, seed: int) -> Callable:
+    """Bind the controls of any claim to one model's `ActivationProvider` and main task set."""
+
+    def run(claim: Claim, main: Measurement) -> tuple[list[dict], dict[str, np.ndarray]]:
+        rows: list[dict] = []
+        profiles: dict[str, np.ndarray] = {}
+        spec = claim.controls
+        for s in spec.random_weights or ():
+            other = measure(claim, provider.get(taskset, random_init_seed=s), seed=seed)
+            ok = beats(claim, main.value, other.value)
+            rows.append(_row(claim, f"random weights (seed {s})", "random_weights", main, other, ok,
+                             _compare_detail(claim, main, other)))
+            profiles[f"control:random-weights-{s}:count_per_layer"] = other.count_per_layer()
+        for contrast in spec.surface_only or ():
+            variant = provider.variant(taskset, contrast)
+            if variant is None:
+                rows.append({"name": CONTRAST_NAMES[contrast], "control": "surface_only", "count": None,
+                             "value": None, "reference": main.value, "passed": None, "overlap": None,
+                             "detail": f"no {contrast} contrast exists for task set {taskset.name!r}"})
+                continue
+            other = measure(claim, provider.get(variant), seed=seed)
+            ok = beats(claim, main.value, other.value)
+            rows.append(_row(claim, CONTRAST_NAMES[contrast], "surface_only", main, other, ok,
+                             _compare_detail(claim, main, other)))
+            profiles[f"control:{contrast}:count_per_layer"] = other.count_per_layer()
+        if spec.length_matched is not None:
+            other = measure(claim, provider.get(provider.variant(taskset, "length_matched")), seed=seed)
+            holds = bool(np.isfinite(other.value)) and claim.expect.holds(other.value)
+            detail = (f"{claim.expect.measure} = {other.value:.4g} on length-matched prompts "
+                      f"({_count(other)} specialized); required {claim.expect.describe()}")
+            rows.append(_row(claim, "length-matched prompts", "length_matched", main, other,
+                             holds if spec.length_matched else None, detail))
+            profiles["control:length-matched:count_per_layer"] = other.count_per_layer()
+        if spec.permutation is not None:
+            n, alpha = spec.permutation
+            row, null = _permutation_row(claim, main, acts, n, alpha, seed)
+            rows.append(row)
+            profiles["null:permutation"] = null
+        return rows, profiles
+
+    return run
