@@ -236,7 +236,7 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
     for feat in features or []:
         if allowed and feat not in allowed:
             problems.append(f"unknown feature {feat!r} for level {component_level!r}; allowed: {', '.join(allowed)}")
-    out["features"] = tuple(features)
+    out["features"] = tuple(features or ())
 
     out["test"] = _choice(data.get("test"), "test", TESTS, problems)
     out["alpha"] = _number(data, "alpha", problems, low=0.0, high=1.0)

@@ -12,8 +12,6 @@ import pytest
 
 from hypotheses.claims import ClaimFileError, discover_claims, load_claim
 
-CLAIM_PATHS = discover_claims(Path(__file__).parent)
-
 
 def _claim_id(path: Path) -> str:
     try:
@@ -22,13 +20,24 @@ def _claim_id(path: Path) -> str:
         return f"{path.parent.name}(invalid)"
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per claim file: those next to this module, then those of ``--claims DIR``."""
+    if "claim" not in metafunc.fixturenames:
+        return
+    paths = discover_claims(Path(__file__).parent)
+    for extra in metafunc.config.getoption("--claims", default=[]):
+        if not Path(extra).is_dir():
+            raise pytest.UsageError(f"--claims {extra!r} is not a directory")
+        paths += discover_claims(extra)
+    metafunc.parametrize("claim", paths, ids=[_claim_id(p) for p in paths], indirect=True)
+
+
 @pytest.fixture
 def claim(request):
     """The validated claim; a malformed file raises here, so the test errors at setup."""
     return load_claim(request.param)
 
 
-@pytest.mark.parametrize("claim", CLAIM_PATHS, ids=[_claim_id(p) for p in CLAIM_PATHS], indirect=True)
 def test_claim(claim, activations, behaviour, claim_controls, run_options, model_under_test, request):
     from hypotheses.evaluate import evaluate_claim
     from hypotheses.evidence import record_result

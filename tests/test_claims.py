@@ -101,3 +101,12 @@ def test_depth_claim_needs_depth_section(tmp_path):
     data["depth"] = {"source": "head", "alternative": "greater"}
     with pytest.raises(ClaimFileError, match="only allowed when `level` is depth"):
         load_claim(_write(tmp_path, data))
+
+
+def test_nearly_empty_file_lists_every_missing_key(tmp_path):
+    with pytest.raises(ClaimFileError) as err:
+        load_claim(_write(tmp_path, "id: BAD\nalpha: 7\n"))
+    problems = err.value.problems
+    for key in ("title", "statement", "level", "features", "test", "correction", "min_effect", "cv", "expect"):
+        assert f"missing key `{key}`" in problems
+    assert "`alpha` must be in (0, 1), got 7" in problems
