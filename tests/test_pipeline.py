@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VERDICTS = {"supported", "refuted", "confounded"}
 
 
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CIRCUIT_HYPOTHESES_CACHE": str(tmp_path / "cache")}
+def _run(tmp_path: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CIRCUIT_HYPOTHESES_CACHE": str(cache or tmp_path / "cache")}
     env.pop("PYTEST_ADDOPTS", None)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "hypotheses/", "--model", "tiny", "--report-dir", str(tmp_path / "rep"),
@@ -87,11 +87,12 @@ def test_warm_run_loads_no_model_and_gives_identical_verdicts(run, tmp_path):
         assert rec["figures"]["specialized"] == by_id[rec["id"]]["figures"]["specialized"]
 
 
-def test_malformed_claim_errors_alone(tmp_path):
+def test_malformed_claim_errors_alone(run, tmp_path):
     bad = tmp_path / "claims" / "zz_malformed"
     bad.mkdir(parents=True)
     (bad / "claim.yaml").write_text("id: BAD\nalpha: 7\n")
-    proc = _run(tmp_path, "--no-controls", "--claims", str(tmp_path / "claims"), "-k", "H1p or malformed")
+    proc = _run(tmp_path, "--no-controls", "--claims", str(tmp_path / "claims"), "-k", "H1p or malformed",
+                cache=run[0] / "cache")
     out = proc.stdout
     assert "1 error" in out.splitlines()[-1], out[-3000:]
     assert "zz_malformed/claim.yaml" in out and "`alpha` must be in (0, 1), got 7" in out

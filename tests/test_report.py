@@ -138,7 +138,7 @@ def inner_run(pytester):
     pytester.syspathinsert(str(ROOT))
     pytester.makeconftest(INNER_CONFTEST)
     source = inspect.getsource(make_result)
-    pytester.makepyfile(test_claims="import pytest\nfrom hypotheses.evidence import "
+    pytester.makepyfile(test_inner_claims="import pytest\nfrom hypotheses.evidence import "
                         "record_result\n\n" + source + INNER_TESTS.format(cases=CASES))
     # stands for a claim file that fails validation at collection
     pytester.makepyfile(test_broken="raise ValueError(\"claim.yaml: unknown key 'alpah'\")")
@@ -248,7 +248,7 @@ def test_outcomes_follow_verdicts_and_crash_is_not_a_refutation(inner_run):
     out = run.stdout.str()
     measured = make_result("neuron", "refuted").message.removeprefix("H3: ")
     assert re.search(r"H3\s+org/tiny-model\s+refuted\s+" + re.escape(measured), out)
-    assert "no verdict: test_claims.py::test_crash (call): RuntimeError: capture failed" in out
+    assert "no verdict: test_inner_claims.py::test_crash (call): RuntimeError: capture failed" in out
     assert "Generated html report" in out and "evidence.json:" in out
 
 
@@ -271,9 +271,9 @@ def test_report_shows_claims_verdicts_and_comparison(inner_run):
     _, _, page = inner_run
     data = report_data(page)
     rows = {test_id: tests[0] for test_id, tests in data["tests"].items()}
-    layer = rows["test_claims.py::test_claim[layer-supported]"]
+    layer = rows["test_inner_claims.py::test_claim[layer-supported]"]
     assert layer["verdict"] == "supported" and layer["claim"] == "H1"  # sortable columns
-    assert "refuted" in "".join(rows["test_claims.py::test_claim[neuron-refuted]"]
+    assert "refuted" in "".join(rows["test_inner_claims.py::test_claim[neuron-refuted]"]
                                 ["resultsTableRow"])
     card = next(e["content"] for e in layer["extras"] if e["format_type"] == "html")
     result = make_result("layer", "supported")
@@ -307,7 +307,7 @@ def test_evidence_json_has_one_record_per_claim(inner_run):
                         ("H3", MODEL): "refuted", ("H4", MODEL): "supported"}
     assert evidence["run"]["revision"] == "deadbeef" and "numpy" in evidence["run"]["packages"]
     assert [(e["test"], e["when"]) for e in evidence["errors"]] == [
-        ("test_broken.py", "collect"), ("test_claims.py::test_crash", "call")]
+        ("test_broken.py", "collect"), ("test_inner_claims.py::test_crash", "call")]
     assert "unknown key 'alpah'" in evidence["errors"][0]["error"]
     assert evidence["run"]["options"]["models"] == [MODEL]
     h2 = next(r for r in evidence["records"] if r["id"] == "H2")
@@ -333,7 +333,7 @@ def test_component_csvs_match_the_tables(inner_run):
 
 def test_passing_test_with_a_failing_verdict_warns(pytester):
     pytester.syspathinsert(str(ROOT))
-    pytester.makepyfile(test_claims="from hypotheses.evidence import record_result\n\n"
+    pytester.makepyfile(test_inner_claims="from hypotheses.evidence import record_result\n\n"
                         + inspect.getsource(make_result) + """
 def test_forgets_to_assert(request):
     record_result(request, make_result("layer", "refuted"))
