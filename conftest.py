@@ -97,14 +97,27 @@ def activations(pytestconfig, run_options, taskset, model_under_test, prompt_for
 
     acts = activation_provider.get(taskset)
     fields = model_under_test.capture_fields()
+    parity = _parity_checks(taskset, model_under_test, prompt_format, activation_cache)
     set_run_metadata(
         pytestconfig, model=model_under_test.name, model_id=model_under_test.identity,
         dtype=fields["dtype"], device=fields["device_kind"],
         task_file=str(taskset.source_path or taskset.name), task_hash=taskset.sha256,
         prompt_format=prompt_format, seed=run_options.seed,
         cache=f"{acts.meta['cache']} ({activation_cache.root})",
+        parity_checks=[check.describe() for check in parity],
     )
     return acts
+
+
+def _parity_checks(taskset, model, prompt_format, cache):
+    """Parity guards on the first pairs' prompts (cached, so a warm run loads no weights)."""
+    from fixtures.activations import prompt_rows
+    from fixtures.parity import cached_parity
+    from tasks.formatting import format_prompt
+
+    subset = type(taskset)(name=taskset.name, pairs=taskset.pairs[:4], labels=taskset.labels)
+    texts = [format_prompt(p.text, model.tokenizer, prompt_format) for p in prompt_rows(subset)]
+    return cached_parity(model, texts, add_special_tokens=prompt_format == "plain", cache=cache)
 
 
 @pytest.fixture(scope="session")
