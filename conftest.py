@@ -4,7 +4,9 @@ Fixtures (all session-scoped, used read-only)
 --------------------------------------------
 run_options       : validated command-line options (`fixtures.options.RunOptions`).
 taskset           : the task set of ``--tasks``.
-model_under_test  : `LazyModel` of ``--model``: weights load at most once, and only on a cache miss.
+model_name        : parametrized over ``--model`` (session scope: tests are grouped by model).
+model_under_test  : `LazyModel` of that model: weights load at most once, and only on a cache miss;
+                    released when the session moves on to the next model.
 tokenizer         : its tokenizer.
 prompt_format     : "chat" or "plain", resolved from ``--prompt-format`` and the tokenizer.
 activation_cache  : the on-disk `ActivationCache` (disabled by ``--no-cache``).
@@ -33,6 +35,32 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_OPTIONS] = read_options(config)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that needs a model runs once per ``--model``; session scope groups the tests
+    by model, so each model is loaded once and released before the next."""
+    if "model_name" in metafunc.fixturenames:
+        models = metafunc.config.stash[RUN_OPTIONS].models
+        metafunc.parametrize("model_name", models, ids=list(models), scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # All tests of one model run together (stable sort: claim order kept), so each model is
+    # loaded once and released before the next; pytest's own reordering does not do this here
+    # because every direct-parametrized item gets its own parameter index.
+    order = {name: i for i, name in enumerate(config.stash[RUN_OPTIONS].models)}
+
+    def model_rank(item: pytest.Item) -> int:
+        callspec = getattr(item, "callspec", None)
+        return order.get(callspec.params.get("model_name"), -1) if callspec is not None else -1
+
+    items.sort(key=model_rank)
+    # With pytest-xdist `--dist loadgroup`, one worker takes all tests of one model.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "model_name" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(name=str(callspec.params["model_name"])))
+
+
 @pytest.fixture(scope="session")
 def run_options(pytestconfig: pytest.Config):
     return pytestconfig.stash[RUN_OPTIONS]
@@ -53,10 +81,10 @@ def taskset(run_options):
 
 
 @pytest.fixture(scope="session")
-def model_under_test(run_options, cache_root):
+def model_under_test(model_name, run_options, cache_root):
     from fixtures.lazy_model import LazyModel
 
-    model = LazyModel(run_options.models[0], device=run_options.device, dtype=run_options.dtype,
+    model = LazyModel(model_name, device=run_options.device, dtype=run_options.dtype,
                       trust_remote_code=run_options.trust_remote_code, cache_dir=str(cache_root))
     yield model
     model.release()
@@ -98,13 +126,16 @@ def activations(pytestconfig, run_options, taskset, model_under_test, prompt_for
     acts = activation_provider.get(taskset)
     fields = model_under_test.capture_fields()
     parity = _parity_checks(taskset, model_under_test, prompt_format, activation_cache)
+    per_model = {
+        "model_id": model_under_test.identity, "dtype": fields["dtype"], "device": fields["device_kind"],
+        "prompt_format": prompt_format, "cache": f"{acts.meta['cache']} ({activation_cache.root})",
+        "parity_checks": [check.describe() for check in parity],
+    }
+    if len(run_options.models) > 1:  # one row per model and field in the Environment table
+        per_model = {f"{model_under_test.name} {k}": v for k, v in per_model.items()}
     set_run_metadata(
-        pytestconfig, model=model_under_test.name, model_id=model_under_test.identity,
-        dtype=fields["dtype"], device=fields["device_kind"],
-        task_file=str(taskset.source_path or taskset.name), task_hash=taskset.sha256,
-        prompt_format=prompt_format, seed=run_options.seed,
-        cache=f"{acts.meta['cache']} ({activation_cache.root})",
-        parity_checks=[check.describe() for check in parity],
+        pytestconfig, model=", ".join(run_options.models), task_file=str(taskset.source_path or taskset.name),
+        task_hash=taskset.sha256, seed=run_options.seed, **per_model,
     )
     return acts
 

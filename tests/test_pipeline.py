@@ -98,3 +98,40 @@ def test_malformed_claim_errors_alone(run, tmp_path):
     assert "zz_malformed/claim.yaml" in out and "`alpha` must be in (0, 1), got 7" in out
     assert "missing key `title`" in out
     assert "H1p" in out  # the other claim still ran
+
+
+COUNT_LOADS_PLUGIN = '''
+import os
+import fixtures.models as models
+
+_real = models.load_model
+
+
+def _counting(spec, **kwargs):
+    with open(os.environ["LOAD_LOG"], "a") as log:
+        log.write(f"{getattr(spec, 'name', spec)} {kwargs.get('random_init_seed')}\\n")
+    return _real(spec, **kwargs)
+
+
+models.load_model = _counting
+'''
+
+
+def test_multi_model_run_groups_tests_and_loads_each_model_once(tmp_path):
+    (tmp_path / "count_loads.py").write_text(COUNT_LOADS_PLUGIN)
+    log = tmp_path / "loads.txt"
+    env = {**os.environ, "CIRCUIT_HYPOTHESES_CACHE": str(tmp_path / "cache"), "LOAD_LOG": str(log),
+           "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/", "--model", "tiny,tiny:1", "--no-controls",
+         "-k", "H1p or H2", "-v", "-p", "no:cacheprovider", "-p", "count_loads", "--report-dir", str(tmp_path / "rep")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-2000:]
+    ran = [line.split("::")[1].split(" ")[0] for line in proc.stdout.splitlines() if "::test_claim[" in line]
+    models = [name.rsplit("-", 1)[1].rstrip("]") for name in ran]
+    assert models == sorted(models, key=["tiny", "tiny:1"].index) and len(set(models)) == 2
+    loads = log.read_text().splitlines()
+    assert len(loads) == 2 and all(line.endswith(" None") for line in loads), loads  # once per model
+    records = json.loads((tmp_path / "rep" / "evidence.json").read_text())["records"]
+    assert {(r["id"], r["model"]) for r in records} == {(c, m) for c in ("H1p", "H2", "H2p") for m in ("tiny", "tiny:1")}
