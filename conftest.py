@@ -85,7 +85,8 @@ def model_under_test(model_name, run_options, cache_root):
     from fixtures.lazy_model import LazyModel
 
     model = LazyModel(model_name, device=run_options.device, dtype=run_options.dtype,
-                      trust_remote_code=run_options.trust_remote_code, cache_dir=str(cache_root))
+                      trust_remote_code=run_options.trust_remote_code, cache_dir=str(cache_root),
+                      device_map=run_options.device_map, max_memory=run_options.max_memory)
     yield model
     model.release()
 

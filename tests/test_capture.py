@@ -187,3 +187,19 @@ def test_capture_config_rejects_bad_values():
         CaptureConfig(sparsity_threshold=0)
     with pytest.raises(ValueError, match="max_batch_size"):
         CaptureConfig(max_batch_size=0)
+
+
+def test_capture_with_layers_offloaded_to_disk_equals_plain(tmp_path):
+    """accelerate device maps: layers on "cpu" and on "disk" (meta tensors outside forward)."""
+    from fixtures.models import load_model
+
+    plain = load_model("tiny")
+    device_map = {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "cpu",
+                  "model.layers.2": "disk", "model.layers.3": "disk", "model.norm": "cpu",
+                  "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    offloaded = load_model("tiny", device_map=device_map, offload_folder=str(tmp_path))
+    assert offloaded.model.model.layers[3].mlp.down_proj.weight.device.type == "meta"
+    ref = capture_activations(plain.model, plain.tokenizer, TEXTS, progress=False)
+    got = capture_activations(offloaded.model, offloaded.tokenizer, TEXTS, progress=False)
+    for name in ARRAY_SHAPES:
+        np.testing.assert_array_equal(got[name], ref[name], err_msg=name)
