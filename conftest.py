@@ -32,7 +32,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[RUN_OPTIONS] = read_options(config)
+    options = read_options(config)
+    config.stash[RUN_OPTIONS] = options
+    if any(str(arg).rstrip("/").endswith("hypotheses") or "hypotheses/" in str(arg) for arg in config.args):
+        from fixtures.models import ModelSpecError, resolve_model
+
+        for name in options.models:  # parsing only: an unknown model stops the run before any work
+            try:
+                resolve_model(name)
+            except ModelSpecError as exc:
+                raise pytest.UsageError(f"--model: {exc}") from None
+        from tasks.errors import TaskFileError
+        from tasks.loader import load_tasks
+
+        try:
+            load_tasks(options.tasks)
+        except TaskFileError as exc:
+            raise pytest.UsageError(f"--tasks: {exc}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

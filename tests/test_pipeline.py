@@ -135,3 +135,16 @@ def test_multi_model_run_groups_tests_and_loads_each_model_once(tmp_path):
     assert len(loads) == 2 and all(line.endswith(" None") for line in loads), loads  # once per model
     records = json.loads((tmp_path / "rep" / "evidence.json").read_text())["records"]
     assert {(r["id"], r["model"]) for r in records} == {(c, m) for c in ("H1p", "H2", "H2p") for m in ("tiny", "tiny:1")}
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--model", "smolm2"], "unknown model 'smolm2'"),
+    (["--tasks", "nosuch"], "not a built-in task set and not a file"),
+    (["--max-memory", "20GiB"], "expected DEVICE=SIZE"),
+    (["--prompt-format", "xml"], "--prompt-format 'xml' is not one of auto, chat, plain"),
+    (["--seed", "-1"], "--seed -1 is outside"),
+])
+def test_bad_options_stop_the_run_with_a_usage_error(tmp_path, args, expected):
+    proc = _run(tmp_path, *args)
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]  # pytest's usage error
+    assert expected in proc.stderr + proc.stdout
