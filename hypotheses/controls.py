@@ -4,7 +4,7 @@ Contents
 --------
 beats               : does the model's value beat a control's, in the expectation's direction?
 permuted            : activations with side labels swapped within chosen pairs.
-permutation_null    : the claim's measure under within-pair label swaps (n seeded draws).
+permutation_null    : the claim's measure and count under within-pair label swaps (n seeded draws).
 make_controls       : the callable `evaluate_claim(controls=...)` takes, bound to one provider.
 
 Each control gives one row: ``name, control, count, value, reference, passed, overlap, detail``.
@@ -78,20 +78,24 @@ def permuted(acts: Activations, swap: np.ndarray, names: tuple[str, ...]) -> Act
     return dataclasses.replace(acts, arrays=arrays)
 
 
-def permutation_null(claim: Claim, acts: Activations, *, n: int, seed: int) -> np.ndarray:
-    """The claim's measure under `n` within-pair label swaps (each pair swapped with p = 1/2)."""
+def permutation_null(claim: Claim, acts: Activations, *, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The claim's measure and specialized count under `n` within-pair label swaps.
+
+    Each pair's sides are swapped with probability 1/2; returns ``(values [n], counts [n])``.
+    """
     rng = np.random.default_rng([seed, 0x5EED])
     names = tuple(claim.features) + ("n_tokens",)
-    values = np.empty(n)
+    values, counts = np.empty(n), np.empty(n, dtype=np.int64)
     for i in range(n):
         swap = rng.random(acts.n_pairs) < 0.5
-        values[i] = measure(claim, permuted(acts, swap, names), seed=seed, consistency=False).value
-    return values
+        m = measure(claim, permuted(acts, swap, names), seed=seed, consistency=False)
+        values[i], counts[i] = m.value, _count(m)
+    return values, counts
 
 
 def _permutation_row(claim: Claim, main: Measurement, acts: Activations, n: int, alpha: float,
                      seed: int) -> tuple[dict, np.ndarray]:
-    null = permutation_null(claim, acts, n=n, seed=seed)
+    null, null_counts = permutation_null(claim, acts, n=n, seed=seed)
     finite = null[np.isfinite(null)]
     if claim.expect.op in (">=", ">"):
         extreme = int((finite >= main.value).sum())
@@ -103,7 +107,7 @@ def _permutation_row(claim: Claim, main: Measurement, acts: Activations, n: int,
               f"{np.percentile(finite, 95):.4g} over {finite.size} label swaps; empirical p = {p:.3g}, "
               f"required < {alpha:g}") if finite.size else "null undefined (all NaN)"
     row = {"name": f"label permutation (n={n})", "control": "permutation",
-           "count": float(np.mean(finite)) if finite.size else None, "value": float(np.mean(finite)) if finite.size else None,
+           "count": float(np.mean(null_counts)), "value": float(np.mean(finite)) if finite.size else None,
            "reference": main.value, "passed": bool(p < alpha), "overlap": None, "detail": detail,
            "pvalue": p}
     return row, null

@@ -78,8 +78,9 @@ def test_permuted_swaps_whole_pairs():
 
 def test_permutation_null_is_seeded_and_calibrates():
     claim = _claim()
-    null_a = permutation_null(claim, MAIN, n=30, seed=3)
-    assert np.array_equal(null_a, permutation_null(claim, MAIN, n=30, seed=3))
+    null_a, counts = permutation_null(claim, MAIN, n=30, seed=3)
+    assert np.array_equal(null_a, permutation_null(claim, MAIN, n=30, seed=3)[0])
+    np.testing.assert_allclose(null_a, counts / (L * H))  # the measure is the specialized fraction
     # shuffled labels destroy the planted effect: the null stays far below the observed 0.6
     assert measure(claim, MAIN, seed=0).value == pytest.approx(0.6)
     assert null_a.max() < 0.6
