@@ -1,0 +1,350 @@
+"""H4 (cross-model agreement): claim file, bundles, builders, verdict, plots; synthetic
+profiles with a known answer and an end-to-end run on two differently configured tiny models."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.activations import Activations
+from hypotheses.claims import ClaimFileError, load_claim
+from hypotheses.cross_model import (
+    ModelProfile,
+    NotEnoughModelsError,
+    bootstrap_pairs,
+    bundles_from_records,
+    evaluate_h4,
+    profiles_from_activations,
+    profiles_from_record,
+)
+from hypotheses.cross_model_claim import ProfileKind, load_agreement_claim
+from hypotheses.evaluate import evaluate_claim, measure
+from hypotheses.plots_cross_model import agreement_heatmap, profile_overlay_plot
+from stats.profiles import agreement, normalized_depth
+
+ROOT = Path(__file__).resolve().parents[1]
+H4_FILE = ROOT / "hypotheses" / "h4_cross_architecture" / "model_agreement.yaml"
+KINDS = ("H1 effect:resid_norm_last", "H2 frac_recall", "H2 frac_reasoning", "H3 frac_recall", "H3 frac_reasoning")
+# One underlying profile over normalized depth per kind (none of them flat or symmetric).
+SHAPES = {
+    "H1 effect:resid_norm_last": lambda d: 1.5 * np.sin(3 * d) - 0.5,
+    "H2 frac_recall": lambda d: 0.4 * np.exp(-((d - 0.3) / 0.15) ** 2),
+    "H2 frac_reasoning": lambda d: 0.3 * d ** 2,
+    "H3 frac_recall": lambda d: 0.3 * (1 - d) + 0.05 * np.cos(6 * d),
+    "H3 frac_reasoning": lambda d: 0.1 + 0.2 * np.abs(d - 0.6),
+}
+
+
+@pytest.fixture(scope="module")
+def claim():
+    return load_agreement_claim(H4_FILE)
+
+
+def bundle(name: str, n_layers: int, *, flip: bool = False) -> ModelProfile:
+    depth = normalized_depth(n_layers)
+    depth = 1 - depth if flip else depth
+    return ModelProfile(name, "synthetic", n_layers, {k: f(depth) for k, f in SHAPES.items()}, n_pairs=30)
+
+
+def test_shipped_claim_file(claim):
+    assert claim.id == "H4" and claim.reported == {}
+    assert [k.name for k in claim.kinds] == list(KINDS)
+    assert sorted(claim.sources) == ["H1", "H2", "H3"]
+    assert claim.sources["H2"].level == "head" and claim.n_permutations >= 1000
+    assert 1 / (claim.n_permutations + 1) < claim.alpha
+    assert not (H4_FILE.parent / "claim.yaml").exists()  # would be collected as a per-model claim
+
+
+def test_same_profile_at_different_depths_is_supported(claim):
+    result = evaluate_h4(claim, [bundle("qwen-like", 24), bundle("llama-like", 30)], seed=0)
+    assert result.verdict == "supported", result.message
+    assert result.message.startswith("H4: min pairwise Spearman ")
+    assert "required >= 0.5" in result.message and "required < 0.05" in result.message
+    rows = result.figures["pairs"]
+    assert len(rows) == len(KINDS) and all(r["passed"] for r in rows)
+    assert result.figures["min_correlation"] >= claim.threshold
+    assert result.figures["max_pvalue"] == pytest.approx(1 / (claim.n_permutations + 1))
+    assert result.figures["bootstrap"] == "none" and all(r["ci_low"] is None for r in rows)
+
+
+def test_opposite_profiles_are_refuted_and_the_message_names_the_pair(claim):
+    result = evaluate_h4(claim, [bundle("a", 24), bundle("b", 30, flip=True)], seed=0)
+    assert result.verdict == "refuted"
+    worst = min(result.figures["pairs"], key=lambda r: r["correlation"])
+    assert worst["correlation"] < 0
+    assert f"Spearman {worst['correlation']:.2f} (a vs b, {worst['kind']})" in result.message
+
+
+def test_one_disagreeing_kind_refutes_and_every_pair_is_tested(claim):
+    third = bundle("c", 28)
+    profiles = dict(third.profiles)
+    profiles["H2 frac_reasoning"] = profiles["H2 frac_reasoning"][::-1].copy()
+    result = evaluate_h4(claim, [bundle("a", 24), bundle("b", 30), replace(third, profiles=profiles)], seed=0)
+    assert result.verdict == "refuted" and "H2 frac_reasoning" in result.message and "c" in result.message
+    assert result.figures["n_comparisons"] == 3 * len(KINDS)
+    failing = {(r["model_a"], r["model_b"], r["kind"]) for r in result.figures["pairs"] if not r["passed"]}
+    assert failing == {("a", "c", "H2 frac_reasoning"), ("b", "c", "H2 frac_reasoning")}
+    matrix = np.array(result.figures["agreement"]["H2 frac_reasoning"])
+    assert matrix.shape == (3, 3) and matrix[0, 1] > 0.99 and matrix[0, 2] < 0
+
+
+def test_a_flat_profile_is_refuted_as_undefined(claim):
+    flat = bundle("b", 30)
+    profiles = {**flat.profiles, "H2 frac_recall": np.zeros(30)}  # no recall head anywhere
+    result = evaluate_h4(claim, [bundle("a", 24), replace(flat, profiles=profiles)], seed=0)
+    assert result.verdict == "refuted"
+    assert "Spearman undefined (a vs b, H2 frac_recall: a flat profile has no ranks)" in result.message
+
+
+def test_a_weak_but_significant_agreement_is_refuted_by_the_threshold(claim):
+    # Correlated below 0.5 yet far from a shuffled order: the threshold, not p, decides.
+    d24, d30 = normalized_depth(24), normalized_depth(30)
+    rng = np.random.default_rng(4)
+    a, b = bundle("a", 24), bundle("b", 30)
+    pa = {**a.profiles, "H2 frac_reasoning": d24 + 0.35 * rng.normal(size=24)}
+    pb = {**b.profiles, "H2 frac_reasoning": d30 + 0.35 * rng.normal(size=30)}
+    result = evaluate_h4(claim, [replace(a, profiles=pa), replace(b, profiles=pb)], seed=0)
+    row = next(r for r in result.figures["pairs"] if r["kind"] == "H2 frac_reasoning")
+    assert row["correlation"] < claim.threshold and row["pvalue"] < claim.alpha
+    assert result.verdict == "refuted"
+
+
+def noisy_bundles(seed: int, *, n_pairs: int = 40, n_boot: int = 200, noise: float = 1.0):
+    """Pair-level data whose per-layer mean is the profile; replicates resample pairs jointly."""
+    kind = "H1 effect:resid_norm_last"
+    truth = {"a": lambda d: np.sin(3 * d), "b": lambda d: np.sin(3 * d) + 0.8 * np.cos(9 * d)}
+    rng = np.random.default_rng(seed)
+    idx = bootstrap_pairs(n_pairs, n_boot=n_boot, rng=seed + 1)
+    out = []
+    for name, n_layers in (("a", 24), ("b", 30)):
+        x = truth[name](normalized_depth(n_layers))[None] + noise * rng.normal(size=(n_pairs, n_layers))
+        out.append(ModelProfile(name, "synthetic", n_layers, {kind: x.mean(0)}, {kind: x[idx].mean(1)},
+                                n_pairs, idx, tuple(map(str, range(n_pairs)))))
+    true_rho = float(agreement(truth["a"](normalized_depth(24)), truth["b"](normalized_depth(30))))
+    return out, true_rho
+
+
+def test_noisy_profiles_bootstrap_interval_covers(claim):
+    one = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
+    bundles, true_rho = noisy_bundles(0)
+    row = evaluate_h4(one, bundles, seed=0).figures["pairs"][0]
+    assert row["ci_low"] < row["correlation"] < row["ci_high"] and row["n_boot"] == 200
+    covered = []
+    for seed in range(40):
+        bundles, _ = noisy_bundles(seed)
+        result = evaluate_h4(one, bundles, seed=seed)
+        assert result.figures["bootstrap"] == "joint"
+        row = result.figures["pairs"][0]
+        covered.append(row["ci_low"] <= true_rho <= row["ci_high"])
+    # Nominal 95%; 40 draws: binomial sd 0.034, so >= 0.85 allows three sd.
+    assert np.mean(covered) >= 0.85
+
+
+def test_seeded_determinism(claim):
+    bundles, _ = noisy_bundles(3, n_boot=20)
+    one = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
+    first, again = evaluate_h4(one, bundles, seed=5), evaluate_h4(one, bundles, seed=5)
+    assert first.figures["pairs"] == again.figures["pairs"] and first.message == again.message
+
+
+def test_input_errors(claim):
+    with pytest.raises(NotEnoughModelsError, match="got 1 \\(only\\).*at least two"):
+        evaluate_h4(claim, [bundle("only", 24)], seed=0)
+    with pytest.raises(ValueError, match="unique"):
+        evaluate_h4(claim, [bundle("a", 24), bundle("a", 30)], seed=0)
+    partial = bundle("b", 30)
+    partial = replace(partial, profiles={k: v for k, v in partial.profiles.items() if k != "H2 frac_recall"})
+    with pytest.raises(ValueError, match="missing profiles \\(b: H2 frac_recall\\)"):
+        evaluate_h4(claim, [bundle("a", 24), partial], seed=0)
+    with pytest.raises(ValueError, match="profile 'H2 frac_recall' has shape \\(3,\\), expected \\(4,\\)"):
+        ModelProfile("m", "x", 4, {"H2 frac_recall": [0.0, 1.0, 2.0]})
+    with pytest.raises(ValueError, match="replicates"):
+        ModelProfile("m", "x", 3, {"k": [0.0, 1.0, 2.0]}, {"k": np.zeros((5, 4))})
+
+
+def synthetic_acts(n_layers: int, *, n_pairs: int = 24, seed: int = 0, heads: int = 3, neurons: int = 20):
+    """Activations whose recall-minus-reasoning shift grows with depth in every array."""
+    rng = np.random.default_rng(seed)
+    shift = np.linspace(0.0, 2.0, n_layers)
+    arrays = {}
+    for name, extra in (("resid_norm_last", ()), ("resid_norm_mean", ()), ("attn_entropy", (heads,)),
+                        ("attn_max", (heads,)), ("head_write_norm", (heads,)), ("mlp_mean", (neurons,))):
+        x = rng.normal(size=(2 * n_pairs, n_layers, *extra))
+        x[:n_pairs] += shift.reshape(n_layers, *(1,) * len(extra))
+        arrays[name] = x
+    return Activations(arrays, tuple(f"p{i}" for i in range(n_pairs)), ("recall", "reasoning"),
+                       {"model": f"synthetic{n_layers}", "architecture": f"arch{n_layers}"})
+
+
+def test_duplicated_pairs_equal_an_explicitly_duplicated_subset(claim):
+    acts = synthetic_acts(6)
+    idx = np.array([0, 0, 3, 5, 5, 5, 7, 9, 11, 2, 2, 13, 20, 23, 23, 1, 4, 8, 8, 10, 12, 15, 16, 16])
+    for source in claim.sources.values():
+        via_pairs = measure(source, acts, seed=1, pairs=idx)
+        via_subset = measure(source, acts.subset(idx), seed=1)
+        np.testing.assert_array_equal(via_pairs.analysis.labels, via_subset.analysis.labels)
+        for key in via_subset.profiles:
+            np.testing.assert_array_equal(via_pairs.profiles[key], via_subset.profiles[key])
+
+
+def test_profiles_from_activations_point_and_replicates(claim):
+    acts = synthetic_acts(8)
+    mp = profiles_from_activations(acts, claim.sources, seed=0, n_boot=5)
+    assert mp.name == "synthetic8" and mp.architecture == "arch8" and mp.n_layers == 8 and mp.n_boot == 5
+    assert set(KINDS) <= set(mp.profiles) and mp.boot_pairs.shape == (5, 24)
+    h1 = claim.sources["H1"]
+    np.testing.assert_array_equal(mp.profiles["H1 effect:resid_norm_last"],
+                                  measure(h1, acts, seed=0).profiles["effect:resid_norm_last"])
+    redo = measure(claim.sources["H3"], acts.subset(mp.boot_pairs[2]), seed=0, consistency=False)
+    np.testing.assert_array_equal(mp.replicates["H3 frac_recall"][2], redo.profiles["frac_recall"])
+    again = profiles_from_activations(acts, list(claim.sources.values()), seed=0, n_boot=5)
+    np.testing.assert_array_equal(again.boot_pairs, mp.boot_pairs)
+    with pytest.raises(ValueError, match="`n_boot`"):
+        profiles_from_activations(acts, claim.sources, seed=0, n_boot=-1)
+
+
+def test_shared_planted_profile_recovered_from_activations(claim):
+    # Both models: recall shift rising linearly with depth; H1's signed d must agree.
+    h1_only = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),))
+    bundles = [profiles_from_activations(synthetic_acts(n, n_pairs=40, seed=n), {"H1": claim.sources["H1"]},
+                                         seed=0, n_boot=20) for n in (10, 14)]
+    result = evaluate_h4(h1_only, bundles, seed=0)
+    assert result.figures["bootstrap"] == "joint"
+    assert result.verdict == "supported", result.message
+
+
+def test_evidence_records_round_trip(claim, tmp_path):
+    records = []
+    for n_layers in (6, 9):
+        acts = synthetic_acts(n_layers)
+        for source in claim.sources.values():
+            result = evaluate_claim(source, acts, seed=0, model=f"m{n_layers}")
+            records.append(json.loads(json.dumps(result.to_record())))
+    records.append({"id": "H1", "model": "broken", "verdict": "error", "profiles": {}})
+    bundles = bundles_from_records(records, architectures={"m6": "qwen2"})
+    assert [b.name for b in bundles] == ["m6", "m9"] and bundles[0].architecture == "qwen2"
+    direct = [profiles_from_activations(synthetic_acts(n), claim.sources, seed=0, n_boot=0, name=f"m{n}")
+              for n in (6, 9)]
+    for parsed, built in zip(bundles, direct):
+        assert parsed.n_layers == built.n_layers and parsed.n_pairs == 24 and set(parsed.profiles) == set(built.profiles)
+        for kind, value in built.profiles.items():
+            np.testing.assert_allclose(parsed.profiles[kind], value, rtol=1e-12, equal_nan=True)
+    from_records, from_acts = evaluate_h4(claim, bundles, seed=0), evaluate_h4(claim, direct, seed=0)
+    # JSON text: NaN (an undefined agreement of a flat profile) compares equal to itself there.
+    assert json.dumps(from_records.figures["pairs"]) == json.dumps(from_acts.figures["pairs"])
+    record = json.loads(json.dumps(from_records.to_record()))  # the H4 record itself is JSON
+    assert record["id"] == "H4" and record["model"] == "m6,m9" and len(record["profiles"]["depth"]) == 21
+    assert np.array(record["figures"]["agreement"]["H2 frac_recall"]).shape == (2, 2)
+    with pytest.raises(ValueError, match="given twice"):
+        bundles_from_records(records + records[:1])
+    with pytest.raises(ValueError, match="broken has no per-layer profile"):
+        bundles_from_records(records, claims=["H1"])
+    nan_record = {"id": "H1", "model": "x", "figures": {"n_layers": 3},
+                  "profiles": {"effect:resid_norm_last": [0.5, None, 1.0], "ci_low:resid_norm_last": [0, 0, 0]}}
+    parsed = profiles_from_record(nan_record)
+    assert list(parsed.profiles) == ["H1 effect:resid_norm_last"] and np.isnan(parsed.profiles["H1 effect:resid_norm_last"][1])
+
+
+def test_plots_draw_h4_results_and_skip_others(claim):
+    result = evaluate_h4(claim, [bundle("a", 24), bundle("b", 30, flip=True)], seed=0)
+    for draw in (profile_overlay_plot, agreement_heatmap):
+        png = draw(result)
+        assert png is not None and png.startswith(b"\x89PNG")
+    per_model = evaluate_claim(claim.sources["H1"], synthetic_acts(5), seed=0, model="m")
+    assert profile_overlay_plot(per_model) is None and agreement_heatmap(per_model) is None
+
+
+VALID = """\
+id: H4
+title: t
+statement: s
+sources: {H1: %(h1)s, H2: %(h2)s}
+profiles:
+  - {claim: H1, profile: "effect:resid_norm_last"}
+  - {claim: H2, profile: frac_recall}
+grid_points: 21
+threshold: 0.5
+alpha: 0.05
+n_permutations: 2000
+n_bootstrap: 50
+reported: {}
+"""
+
+
+@pytest.mark.parametrize("edit, problems", [
+    (lambda t: t.replace("threshold: 0.5\n", ""), ["missing key `threshold`"]),
+    (lambda t: t + "thresold: 0.5\n", ["unknown key `thresold`; allowed keys: id,"]),
+    (lambda t: t.replace("threshold: 0.5", "threshold: 1.5").replace("alpha: 0.05", "alpha: five"),
+     ["`threshold` must be in [-1, 1], got 1.5", "`alpha` must be a number, got 'five'"]),
+    (lambda t: t.replace("n_permutations: 2000", "n_permutations: 100"), ["`n_permutations` must be in [1000"]),
+    (lambda t: t.replace("frac_recall}", "frac_recal}"), ["`profiles[1].profile` is 'frac_recal'; H2 yields: frac_recall"]),
+    (lambda t: t.replace('profile: "effect:resid_norm_last"', 'profile: "effect:attn_max"'),
+     ["`profiles[0].profile` is 'effect:attn_max'; H1 yields: effect:resid_norm_last, effect:resid_norm_mean"]),
+    (lambda t: t.replace("{claim: H2, profile: frac_recall}", "{claim: H3, profile: frac_recall}"),
+     ["`profiles[1].claim` is 'H3'; allowed (the keys of `sources`): H1, H2"]),
+    (lambda t: t.replace("{claim: H2, profile: frac_recall}", "{claim: H2}"), ["missing key `profiles[1].profile`"]),
+    (lambda t: t.replace("H2: ", "H2: missing/", 1), ["`sources.H2`: invalid claim file", "cannot read the file"]),
+    (lambda t: t.replace("sources: {H1: ", "sources: {H9: ", 1).replace("claim: H1,", "claim: H9,"),
+     ["`sources.H9` points to", "whose id is 'H1'"]),
+    (lambda t: t + "permutation_null: spin\nmethod: kendall\n",
+     ["`permutation_null` is 'spin'; allowed: shuffle, cyclic_shift", "`method` is 'kendall'"]),
+    (lambda t: t.replace("alpha: 0.05", "alpha: 0.0001"), ["`n_permutations` 2000 cannot give p < alpha 0.0001"]),
+    (lambda t: "id: [unclosed\n", ["not valid YAML"]),
+    (lambda t: "", ["the file is empty"]),
+])
+def test_malformed_claim_files_name_the_file_and_every_key(tmp_path, edit, problems):
+    sources = {"h1": str(ROOT / "hypotheses/h1_layers/claim.yaml"), "h2": str(ROOT / "hypotheses/h2_heads/claim.yaml")}
+    path = tmp_path / "bad_agreement.yaml"
+    path.write_text(edit(VALID % sources), encoding="utf-8")
+    with pytest.raises(ClaimFileError) as info:
+        load_agreement_claim(path)
+    text = str(info.value)
+    assert str(path) in text
+    for problem in problems:
+        assert problem in text, text
+    valid = tmp_path / "valid.yaml"
+    valid.write_text(VALID % sources, encoding="utf-8")
+    assert [k.name for k in load_agreement_claim(valid).kinds] == ["H1 effect:resid_norm_last", "H2 frac_recall"]
+    assert load_claim(sources["h1"]).id == "H1"
+
+
+@pytest.fixture(scope="module")
+def tiny_activations():
+    """Two tiny models of different depth and architecture on the core prompts (plain)."""
+    from fixtures.capture import capture_activations
+    from fixtures.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
+    from tasks.loader import load_tasks
+
+    tasks, tokenizer = load_tasks("core"), build_tiny_tokenizer()
+    # Every third pair (13): enough for 5 folds, and capture stays fast on a busy CPU.
+    pairs = tasks.pairs[::3]
+    texts = [p.a.text for p in pairs] + [p.b.text for p in pairs]  # all side a, then side b (plain)
+    out = []
+    for name, config in (("tiny4-qwen2", build_tiny_config(num_hidden_layers=4)),
+                         ("tiny6-llama", build_tiny_config(num_hidden_layers=6, architecture="llama"))):
+        arrays = capture_activations(build_tiny_model(seed=0, config=config), tokenizer, texts, progress=False)
+        out.append(Activations(arrays, tuple(p.id for p in pairs), tuple(tasks.labels),
+                               {"model": name, "architecture": config.model_type}))
+    return out
+
+
+def test_end_to_end_on_two_tiny_architectures(claim, tiny_activations):
+    bundles = [profiles_from_activations(acts, claim.sources, seed=0, n_boot=8) for acts in tiny_activations]
+    assert [(b.architecture, b.n_layers) for b in bundles] == [("qwen2", 4), ("llama", 6)]
+    result = evaluate_h4(claim, bundles, seed=0)
+    assert result.verdict in ("supported", "refuted") and result.figures["bootstrap"] == "joint"
+    assert np.isfinite(result.profiles["depth"]).all()
+    for row in result.figures["pairs"]:
+        flat = [np.ptp(result.profiles[f"profile:{m}:{row['kind']}"]) == 0 for m in (row["model_a"], row["model_b"])]
+        # A correlation (and its p) is undefined exactly when a profile is flat.
+        assert np.isfinite(row["correlation"]) == (not any(flat)) == np.isfinite(row["pvalue"])
+        if np.isfinite(row["correlation"]):
+            assert -1 <= row["correlation"] <= 1 and 0 < row["pvalue"] <= 1
+            assert row["ci_low"] <= row["ci_high"]
+    h1 = next(r for r in result.figures["pairs"] if r["kind"] == "H1 effect:resid_norm_last")
+    assert np.isfinite(h1["correlation"])  # residual-norm effect sizes are never flat
+    json.dumps(result.to_record())
+    assert profile_overlay_plot(result) is not None and agreement_heatmap(result) is not None
