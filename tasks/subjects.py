@@ -2,11 +2,11 @@
 
 Contents
 --------
-SUBJECT_COLUMNS     : category -> (fact table, column) holding that category's subjects.
+SUBJECT_COLUMNS     : category -> (fact table, subject column, recall-answer column).
 known_subjects      : every subject of a category in the shipped fact tables, longest first.
 find_subject        : the subject of a pair, read from its recall prompt (side a).
 subject_char_spans  : where a subject occurs in a text, as character spans (whole words).
-replacement_pool    : other subjects of the same category (the task set's, then the tables').
+replacement_pool    : other (subject, answer) of the same category with a different answer.
 
 Causal tracing corrupts "the subject tokens" of a prompt, so it needs the subject's span.
 The task files have no subject field; the subject is the one field of a category's recall
@@ -28,24 +28,35 @@ from tasks.schema import TaskPair, TaskSet
 from tasks.templates import RELATIONS
 
 
-def _subject_columns() -> dict[str, tuple[str, str]]:
-    columns: dict[str, tuple[str, str]] = {}
+def _subject_columns() -> dict[str, tuple[str, str, str]]:
+    columns: dict[str, tuple[str, str, str]] = {}
     for rel in RELATIONS:
         fields = {f for t in rel.recall for f in re.findall(r"{(\w+)}", t)}
         if len(fields) == 1:
             field = fields.pop()
-            columns[rel.category] = (rel.table, field[4:] if field.startswith("the_") else field)
+            columns[rel.category] = (rel.table, field[4:] if field.startswith("the_") else field,
+                                     rel.recall_answer)
     # The core set's "continent" pairs ask for a country's continent; no generated relation
     # has that category, but its subjects are the countries of the same table.
-    columns.setdefault("continent", ("countries.csv", "country"))
+    columns.setdefault("continent", ("countries.csv", "country", "continent"))
     return columns
 
 
-SUBJECT_COLUMNS: dict[str, tuple[str, str]] = _subject_columns()
+SUBJECT_COLUMNS: dict[str, tuple[str, str, str]] = _subject_columns()
 
 
 def _strip_article(name: str) -> str:
     return name[4:] if name.startswith("the ") else name
+
+
+@functools.cache
+def _table_facts(category: str) -> tuple[tuple[str, str], ...]:
+    """``(subject, recall answer)`` rows of the category's fact table."""
+    if category not in SUBJECT_COLUMNS:
+        return ()
+    table, column, answer = SUBJECT_COLUMNS[category]
+    rows = read_fact_table(FACTS_DIR / table, (column, answer))
+    return tuple((_strip_article(r[column]), r[answer]) for r in rows if r.get(column) and r.get(answer))
 
 
 @functools.cache
@@ -59,11 +70,7 @@ def known_subjects(category: str) -> tuple[str, ...]:
     >>> known_subjects("no-such-category")
     ()
     """
-    if category not in SUBJECT_COLUMNS:
-        return ()
-    table, column = SUBJECT_COLUMNS[category]
-    rows = read_fact_table(FACTS_DIR / table, (column,))
-    names = {_strip_article(row[column]) for row in rows if row.get(column)}
+    names = {name for name, _ in _table_facts(category)}
     return tuple(sorted(names, key=lambda s: (-len(s), s)))
 
 
@@ -115,25 +122,29 @@ def find_subject(pair: TaskPair, *, extra: Iterable[str] = ()) -> str | None:
     return None
 
 
-def replacement_pool(taskset: TaskSet, category: str, subject: str) -> tuple[str, ...]:
-    """Other subjects of `category`: first those of `taskset`'s pairs, then the fact tables'.
+def replacement_pool(taskset: TaskSet, pair: TaskPair, subject: str) -> tuple[tuple[str, str], ...]:
+    """Other ``(subject, answer)`` of the pair's category whose recall answer differs.
 
-    Symmetric token replacement swaps a subject for another of the same kind; subjects the
-    task set itself uses come first so that a replacement is as familiar as the original.
+    Symmetric token replacement swaps a subject for another of the same kind; the swap must
+    change the correct answer (Brazil -> Argentina keeps "South America" and would corrupt
+    nothing). Subjects the task set itself uses come first (as familiar as the original), then
+    the fact table's.
 
     Examples
     --------
     >>> from tasks.loader import load_tasks
-    >>> pool = replacement_pool(load_tasks("core"), "capital", "Switzerland")
-    >>> "Switzerland" in pool, pool[0]
-    (False, 'Japan')
+    >>> core = load_tasks("core")
+    >>> pool = replacement_pool(core, core.pair("capital-switzerland"), "Switzerland")
+    >>> pool[0], any(s == "Switzerland" for s, _ in pool)
+    (('Japan', 'Tokyo'), False)
     """
-    own = [find_subject(p) for p in taskset.pairs if p.category == category]
-    ordered = [s for s in own if s] + list(known_subjects(category))
+    own = [(find_subject(p), p.a.answer) for p in taskset.pairs if p.category == pair.category]
+    ordered = [(s, a) for s, a in own if s] + list(_table_facts(pair.category))
+    wrong = {x.casefold() for x in pair.a.answers}
     seen: set[str] = {subject}
     pool = []
-    for name in ordered:
-        if name not in seen:
+    for name, answer in ordered:
+        if name not in seen and answer.casefold() not in wrong:
             seen.add(name)
-            pool.append(name)
+            pool.append((name, answer))
     return tuple(pool)
