@@ -171,6 +171,8 @@ def depth_profile_plot(result: ClaimResult) -> bytes | None:
 
     The y label is ``meta["profile_label"]`` when given, else "fraction specialized".
     """
+    if result.level == "model":  # cross-model results mix kinds on different scales: own plots
+        return None
     depth = result.profiles.get("depth")
     lines = {key.split(":", 1)[1]: np.asarray(value, dtype=float)
              for key, value in result.profiles.items() if key.startswith("profile:")}
@@ -247,7 +249,9 @@ def plots_for(result: ClaimResult) -> list[tuple[str, bytes]]:
     >>> [title for title, _ in plots_for(h1_result)]  # doctest: +SKIP
     ['Effect size per layer']
     """
-    return [(title, png) for title, draw in PLOTS if (png := draw(result)) is not None]
+    from hypotheses.plots_cross_model import PLOTS as CROSS_MODEL_PLOTS  # it imports this module
+
+    return [(title, png) for title, draw in PLOTS + CROSS_MODEL_PLOTS if (png := draw(result)) is not None]
 
 
 def _component_noun(result: ClaimResult) -> str:
