@@ -155,7 +155,7 @@ class Claim:
                 "consistency_required": self.cv.required, "expectation": self.expect.describe()}
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "Claim":
+    def from_yaml(cls, path: str | Path) -> Claim:
         return load_claim(path)
 
 
@@ -320,6 +320,16 @@ def _parse_controls(raw: Any, problems: list[str]) -> Controls:
     return Controls(**values)
 
 
+def read_yaml(path: Path) -> Any:
+    """The parsed YAML of a claim file; an unreadable or invalid file is a `ClaimFileError`."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ClaimFileError(path, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ClaimFileError(path, [f"not valid YAML: {exc}"]) from None
+
+
 def load_claim(path: str | Path) -> Claim:
     """Load and validate one claim file.
 
@@ -335,12 +345,7 @@ def load_claim(path: str | Path) -> Claim:
     'fraction_specialized >= 0.5'
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ClaimFileError(path, [f"cannot read the file: {exc.strerror or exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise ClaimFileError(path, [f"not valid YAML: {exc}"]) from None
+    data = read_yaml(path)
     problems: list[str] = []
     data = _keys(data, "", REQUIRED_KEYS, OPTIONAL_KEYS, problems)
     if not data:

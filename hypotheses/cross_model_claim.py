@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from hypotheses.claims import Claim, ClaimFileError, _keys, _number, _text, load_claim
+from hypotheses.claims import Claim, ClaimFileError, _keys, _number, _text, load_claim, read_yaml
 from stats.profiles import METHOD_ALIASES, NULLS
 
 REQUIRED_KEYS = ("id", "title", "statement", "sources", "profiles", "grid_points", "threshold",
@@ -186,12 +185,7 @@ def load_agreement_claim(path: str | Path) -> AgreementClaim:
     ['H1 effect:resid_norm_last', 'H2 frac_recall']
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ClaimFileError(path, [f"cannot read the file: {exc.strerror or exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise ClaimFileError(path, [f"not valid YAML: {exc}"]) from None
+    data = read_yaml(path)
     if data is None:
         raise ClaimFileError(path, ["the file is empty"])
     problems: list[str] = []
