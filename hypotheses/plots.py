@@ -362,3 +362,10 @@ def _png(fig: Figure) -> bytes:
     # Fixed metadata keeps the bytes of a plot reproducible across runs (no Software/date).
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
+
+
+# Intervention claims (H5) draw their own plots; each returns None for other claims. Imported
+# last because hypotheses.plots_interventions uses this module's helpers.
+from hypotheses.plots_interventions import INTERVENTION_PLOTS  # noqa: E402
+
+PLOTS = PLOTS + INTERVENTION_PLOTS
