@@ -101,11 +101,14 @@ def _permutation_row(claim: Claim, main: Measurement, acts: Activations, n: int,
         extreme = int((finite >= main.value).sum())
     else:
         extreme = int((finite <= main.value).sum())
-    # (1 + #extreme) / (1 + n): never 0, exact under exchangeability (Phipson & Smyth 2010)
-    p = (1 + extreme) / (1 + finite.size) if np.isfinite(main.value) else 1.0
-    detail = (f"null {claim.expect.measure}: mean {np.mean(finite):.4g}, 95th pct "
-              f"{np.percentile(finite, 95):.4g} over {finite.size} label swaps; empirical p = {p:.3g}, "
-              f"required < {alpha:g}") if finite.size else "null undefined (all NaN)"
+    # (1 + #extreme) / (1 + n): never 0, exact under exchangeability (Phipson & Smyth 2010). A
+    # permutation whose measure is undefined (e.g. no specialized component for a depth test)
+    # did not reach the observed value, so it counts in n but not among the extreme ones.
+    p = (1 + extreme) / (1 + null.size) if np.isfinite(main.value) else 1.0
+    spread = (f"mean {np.mean(finite):.4g}, 95th pct {np.percentile(finite, 95):.4g}"
+              if finite.size else "undefined in every draw")
+    detail = (f"null {claim.expect.measure}: {spread} over {null.size} label swaps "
+              f"({null.size - finite.size} undefined); empirical p = {p:.3g}, required < {alpha:g}")
     row = {"name": f"label permutation (n={n})", "control": "permutation",
            "count": float(np.mean(null_counts)), "value": float(np.mean(finite)) if finite.size else None,
            "reference": main.value, "passed": bool(p < alpha), "overlap": None, "detail": detail,

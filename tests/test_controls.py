@@ -150,3 +150,17 @@ def test_control_sections_are_validated(tmp_path, controls, expected):
     with pytest.raises(ClaimFileError) as err:
         load_claim(path)
     assert expected in str(err.value)
+
+
+def test_permutations_with_an_undefined_measure_count_as_not_extreme():
+    # Depth claims have no value when no component is specialized: such a draw did not reach
+    # the observed result, so it lowers the p-value's numerator, not its denominator.
+    from hypotheses.controls import _permutation_row
+
+    claim = dataclasses.replace(load_claim(ROOT / "h1d_early_reasoning" / "claim.yaml"), controls=Controls())
+    main = measure(claim, MAIN, seed=0)
+    row, null = _permutation_row(dataclasses.replace(claim, expect=Expectation("depth_pvalue", "<", 0.05)),
+                                 dataclasses.replace(main, value=0.01), MAIN, 20, 0.05, 0)
+    assert np.isnan(null).all()  # the planted effect is not at the edges: no recall/reasoning split
+    assert row["pvalue"] == pytest.approx(1 / 21) and row["passed"] is True
+    assert "undefined in every draw" in row["detail"]
