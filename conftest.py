@@ -177,9 +177,10 @@ def behaviour(taskset, model_under_test, prompt_format, activation_cache):
 
 
 @pytest.fixture(scope="session")
-def claim_controls(run_options, activation_provider, taskset, activations):
+def claim_controls(run_options, activation_provider, taskset, activations, activation_cache):
     from hypotheses.controls import make_controls
 
     if not run_options.controls:
         return None
-    return make_controls(activation_provider, taskset, activations, seed=run_options.seed)
+    return make_controls(activation_provider, taskset, activations, seed=run_options.seed,
+                         cache=activation_cache)

@@ -5,6 +5,7 @@ Contents
 beats               : does the model's value beat a control's, in the expectation's direction?
 permuted            : activations with side labels swapped within chosen pairs.
 permutation_null    : the claim's measure and count under within-pair label swaps (n seeded draws).
+cached_permutation_null : the same, kept in the activation cache (warm runs skip it).
 make_controls       : the callable `evaluate_claim(controls=...)` takes, bound to one provider.
 
 Each control gives one row: ``name, control, count, value, reference, passed, overlap, detail``.
@@ -93,9 +94,39 @@ def permutation_null(claim: Claim, acts: Activations, *, n: int, seed: int) -> t
     return values, counts
 
 
+def _procedure(claim: Claim) -> dict:
+    """Everything in a claim that changes its measure (not its wording or its controls)."""
+    return {"level": claim.level, "depth": dataclasses.asdict(claim.depth) if claim.depth else None,
+            "features": list(claim.features), "test": claim.test, "alpha": claim.alpha,
+            "correction": claim.correction, "min_effect": claim.min_effect, "effect_size": claim.effect_size,
+            "cv": dataclasses.asdict(claim.cv), "measure": claim.expect.measure}
+
+
+def cached_permutation_null(claim: Claim, acts: Activations, *, n: int, seed: int,
+                            cache: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """`permutation_null`, stored in the activation cache next to the activations it permutes.
+
+    The null depends only on the activations (their cache key), the claim's procedure, `n` and
+    `seed`, so a warm run reads it instead of recomputing hundreds of analyses.
+    """
+    from fixtures.cache import CacheKey
+
+    source = acts.meta.get("cache_key")
+    if cache is None or source is None:
+        return permutation_null(claim, acts, n=n, seed=seed)
+    key = CacheKey(model_identity=str(acts.meta.get("model_identity")), tasks_sha256=source,
+                   capture={"kind": "permutation-null", "procedure": _procedure(claim), "n": n, "seed": seed})
+    hit = cache.get(key)
+    if hit is not None:
+        return hit[0]["values"], hit[0]["counts"]
+    values, counts = permutation_null(claim, acts, n=n, seed=seed)
+    cache.put(key, {"values": values, "counts": counts}, meta={"claim": claim.id})
+    return values, counts
+
+
 def _permutation_row(claim: Claim, main: Measurement, acts: Activations, n: int, alpha: float,
-                     seed: int) -> tuple[dict, np.ndarray]:
-    null, null_counts = permutation_null(claim, acts, n=n, seed=seed)
+                     seed: int, cache: Any = None) -> tuple[dict, np.ndarray]:
+    null, null_counts = cached_permutation_null(claim, acts, n=n, seed=seed, cache=cache)
     finite = null[np.isfinite(null)]
     if claim.expect.op in (">=", ">"):
         extreme = int((finite >= main.value).sum())
@@ -116,8 +147,11 @@ def _permutation_row(claim: Claim, main: Measurement, acts: Activations, n: int,
     return row, null
 
 
-def make_controls(provider: Any, taskset: Any, acts: Activations, *, seed: int) -> Callable:
-    """Bind the controls of any claim to one model's `ActivationProvider` and main task set."""
+def make_controls(provider: Any, taskset: Any, acts: Activations, *, seed: int, cache: Any = None) -> Callable:
+    """Bind the controls of any claim to one model's `ActivationProvider` and main task set.
+
+    `cache` (an `ActivationCache`) keeps permutation nulls between runs.
+    """
 
     def run(claim: Claim, main: Measurement) -> tuple[list[dict], dict[str, np.ndarray]]:
         rows: list[dict] = []
@@ -151,7 +185,7 @@ def make_controls(provider: Any, taskset: Any, acts: Activations, *, seed: int) 
             profiles["control:length-matched:count_per_layer"] = other.count_per_layer()
         if spec.permutation is not None:
             n, alpha = spec.permutation
-            row, null = _permutation_row(claim, main, acts, n, alpha, seed)
+            row, null = _permutation_row(claim, main, acts, n, alpha, seed, cache)
             rows.append(row)
             profiles["null:permutation"] = null
         return rows, profiles

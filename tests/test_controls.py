@@ -164,3 +164,19 @@ def test_permutations_with_an_undefined_measure_count_as_not_extreme():
     assert np.isnan(null).all()  # the planted effect is not at the edges: no recall/reasoning split
     assert row["pvalue"] == pytest.approx(1 / 21) and row["passed"] is True
     assert "undefined in every draw" in row["detail"]
+
+
+def test_permutation_null_is_cached_by_procedure(tmp_path):
+    from fixtures.cache import ActivationCache
+    from hypotheses.controls import cached_permutation_null
+
+    cache = ActivationCache(tmp_path)
+    acts = dataclasses.replace(MAIN, meta={"cache_key": "abc", "model_identity": "m"})
+    claim = _claim()
+    first = cached_permutation_null(claim, acts, n=10, seed=1, cache=cache)
+    again = cached_permutation_null(claim, acts, n=10, seed=1, cache=cache)
+    assert [e.split()[0] for e in cache.events] == ["miss", "write", "hit"]
+    np.testing.assert_array_equal(first[0], again[0])
+    stricter = dataclasses.replace(claim, min_effect=2.0)  # another procedure: another entry
+    cached_permutation_null(stricter, acts, n=10, seed=1, cache=cache)
+    assert cache.events[-2].startswith("miss")
