@@ -141,12 +141,13 @@ def evaluate_dissociation(claim: DissociationClaim, data: InterventionData, *, m
     def compute() -> dict[str, np.ndarray]:
         packed, clean, targets = data.clean
         ablations = [Ablation(**{attr: frozenset(c[3])}) for c in conditions]
+        means = data.means if claim.ablation == "mean" else None
         start = time.perf_counter()
-        with threads():
+        with threads(), data.progress(f"{claim.id} ablations", len(ablations)) as bar:
             out = ablation_metrics(data.model.model, packed.rows(index), targets[index], clean.rows(index),
-                                   ablations, method=claim.ablation,
-                                   means=data.means if claim.ablation == "mean" else None,
-                                   resample=_resample(data, claim, packed, clean, conditions, index))
+                                   ablations, method=claim.ablation, means=means,
+                                   resample=_resample(data, claim, packed, clean, conditions, index),
+                                   progress=lambda done: bar.update(done - bar.n))
         data.timings[claim.id] = time.perf_counter() - start
         clean_metrics = clean.rows(index).metrics
         return {**{f"ablated_{k}": v for k, v in out.items() if k != "top1"}, "ablated_top1": out["top1"].astype(np.int8),

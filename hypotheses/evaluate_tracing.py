@@ -116,20 +116,22 @@ def evaluate_localization(claim: LocalizationClaim, data: InterventionData, *, m
         scale = noise_scale(m, claim.noise_factor)
         out: dict[str, np.ndarray] = {}
         start = time.perf_counter()
-        with threads():
+        total = len(sides) * claim.noise_samples * len(sites) * len(kinds) + int(run_replace)
+        with threads(), data.progress(f"{claim.id} tracing", total) as bar:
+            tick = (lambda site, kind: bar.update(1))
             for s_index, side in enumerate(sides):
                 runs = []
                 for sample in range(claim.noise_samples):
                     seed = int(np.random.default_rng([data.seed, 0x7ACE, s_index, sample]).integers(2 ** 31))
                     runs.append(causal_trace(m, traced[side][0], corruption="noise", pad_id=data.pad_id,
-                                             scale=scale, seed=seed, sites=sites, kinds=kinds))
+                                             scale=scale, seed=seed, sites=sites, kinds=kinds, progress=tick))
                 out[f"{side}:noise:p_clean"] = runs[0].p_clean
                 out[f"{side}:noise:p_corrupt"] = np.mean([r.p_corrupt for r in runs], axis=0)
                 out[f"{side}:noise:p_restored"] = np.stack([np.stack(
                     [np.mean([r.p_restored[(s, k)] for r in runs], axis=0) for k in kinds]) for s in sites])
             if run_replace:
                 r = causal_trace(m, replace_items, corruption="replace", pad_id=data.pad_id,
-                                 sites=(claim.site,), kinds=(claim.position,))
+                                 sites=(claim.site,), kinds=(claim.position,), progress=tick)
                 out["replace:p_clean"], out["replace:p_corrupt"] = r.p_clean, r.p_corrupt
                 out["replace:p_restored"] = r.p_restored[(claim.site, claim.position)]
         data.timings[claim.id] = time.perf_counter() - start

@@ -59,11 +59,14 @@ class InterventionData:
     prompt_format : str
     cache : ActivationCache
     seed : int
+    progress : bool
+        Show progress bars for the long measurements.
     """
 
     def __init__(self, model: Any, taskset: Any, activations: Any, *, prompt_format: str,
-                 cache: ActivationCache, seed: int) -> None:
+                 cache: ActivationCache, seed: int, progress: bool = True) -> None:
         self.model, self.taskset, self.activations = model, taskset, activations
+        self.show_progress = progress
         self.prompt_format, self.cache, self.seed = prompt_format, cache, seed
         self.timings: dict[str, float] = {}
 
@@ -154,6 +157,13 @@ class InterventionData:
                                         cache=self.cache)
         self.timings["reference means"] = time.perf_counter() - start
         return means
+
+    def progress(self, desc: str, total: int) -> Any:
+        """A tqdm bar (silent under CI or with ``progress=False``) for a long measurement."""
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=f"{desc} ({self.model.name})", leave=False,
+                    disable=not self.show_progress)
 
     def cached(self, kind: str, spec: dict, compute: Callable[[], dict[str, np.ndarray]]) -> tuple[dict, str]:
         """Raw measurements of a claim from the disk cache, else `compute()` (then stored).

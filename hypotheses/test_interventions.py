@@ -39,10 +39,12 @@ def intervention_claim(request):
 
 @pytest.fixture(scope="module")
 def intervention_data(model_under_test, taskset, activations, prompt_format, activation_cache, run_options):
+    import os
+
     from hypotheses.intervention_data import InterventionData
 
     return InterventionData(model_under_test, taskset, activations, prompt_format=prompt_format,
-                            cache=activation_cache, seed=run_options.seed)
+                            cache=activation_cache, seed=run_options.seed, progress=not os.environ.get("CI"))
 
 
 def test_intervention(intervention_claim, intervention_data, model_under_test, request):
