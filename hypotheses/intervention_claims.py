@@ -124,6 +124,13 @@ class LocalizationClaim:
                 [self.replace_must_survive]}
 
 
+def _sub_number(sub: dict, parent: str, key: str, problems: list[str], **limits: Any) -> Any:
+    """`_number` for ``parent.key``, so a problem names the full key path."""
+    if not sub or key not in sub:
+        return None  # a missing key is reported once, by `_keys`
+    return _number({f"{parent}.{key}": sub[key]}, f"{parent}.{key}", problems, **limits)
+
+
 def _int_list(value: Any, key: str, problems: list[str], *, low: int = 1) -> tuple[int, ...]:
     if not (isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
                                                       and v >= low for v in value)):
@@ -148,20 +155,20 @@ def _parse_dissociation(data: dict, problems: list[str]) -> dict:
     if sel and not (isinstance(claim, str) and claim.strip()):
         problems.append(f"`selection.claim` must name a claim directory (e.g. h2_heads), got {claim!r}")
         claim = None
-    frac = _number(sel, "train_fraction", problems, low=0.0, high=1.0) if sel else None
+    frac = _sub_number(sel, "selection", "train_fraction", problems, low=0.0, high=1.0)
     out["selection"] = Selection(level, claim, frac) if None not in (level, claim, frac) else None
     out["ablation"] = _choice(data.get("ablation"), "ablation", ABLATIONS, problems)
     out["metric"] = _choice(data.get("metric"), "metric", METRICS, problems)
     out["k"] = _number(data, "k", problems, low=1, high=1e6, closed_low=True, integer=True)
     rnd = _keys(data.get("random"), "random", ("draws", "alpha"), (), problems) if "random" in data else {}
     # At least 100 draws: with fewer, the smallest attainable p-value (1/(n+1)) is coarse.
-    out["draws"] = _number(rnd, "draws", problems, low=100, high=1e6, closed_low=True, integer=True) if rnd else None
-    out["alpha"] = _number(rnd, "alpha", problems, low=0.0, high=1.0) if rnd else None
+    out["draws"] = _sub_number(rnd, "random", "draws", problems, low=100, high=1e6, closed_low=True, integer=True)
+    out["alpha"] = _sub_number(rnd, "random", "alpha", problems, low=0.0, high=1.0)
     dose = _keys(data.get("dose_response"), "dose_response", ("k", "band_draws"), (), problems) \
         if "dose_response" in data else {}
     out["dose_k"] = _int_list(dose.get("k"), "dose_response.k", problems) if dose else ()
-    out["band_draws"] = _number(dose, "band_draws", problems, low=2, high=1e6, closed_low=True,
-                                integer=True) if dose else None
+    out["band_draws"] = _sub_number(dose, "dose_response", "band_draws", problems, low=2, high=1e6,
+                                    closed_low=True, integer=True)
     if out["dose_k"] and out["k"] is not None and out["k"] not in out["dose_k"]:
         problems.append(f"`dose_response.k` must include the tested `k` ({out['k']}), got {list(out['dose_k'])}")
     if out["dose_k"] and list(out["dose_k"]) != sorted(set(out["dose_k"])):
@@ -184,9 +191,9 @@ def _parse_localization(data: dict, problems: list[str]) -> dict:
     if cor and method != "noise":
         problems.append(f"`corruption.method` must be noise (replacement is the control), got {method!r}")
     out["corruption"] = "noise"
-    out["noise_factor"] = _number(cor, "factor", problems, low=0.0, high=1e3) if cor else None
-    out["noise_samples"] = _number(cor, "samples", problems, low=1, high=1000, closed_low=True,
-                                   integer=True) if cor else None
+    out["noise_factor"] = _sub_number(cor, "corruption", "factor", problems, low=0.0, high=1e3)
+    out["noise_samples"] = _sub_number(cor, "corruption", "samples", problems, low=1, high=1000, closed_low=True,
+                                       integer=True)
     out["max_depth"] = _number(data, "max_depth", problems, low=0.0, high=1.0, closed_high=True)
     out["alpha"] = _number(data, "alpha", problems, low=0.0, high=1.0)
     out["min_prompts"] = _number(data, "min_prompts", problems, low=2, high=1e6, closed_low=True, integer=True)

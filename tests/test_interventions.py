@@ -297,3 +297,43 @@ def test_selected_planted_neurons_beat_layer_matched_random_sets(planted):
     drop = (out[0][None] - out[1:]).mean(axis=1)
     p = (1 + (drop[1:] >= drop[0]).sum()) / (1 + 100)
     assert drop[0] > 0 and p < 0.05
+
+
+def test_intervention_claim_files_load_and_problems_are_listed_at_once(tmp_path):
+    from hypotheses.claims import ClaimFileError
+    from hypotheses.intervention_claims import discover_intervention_claims, load_intervention_claim
+
+    claims = {load_intervention_claim(p).id: load_intervention_claim(p) for p in discover_intervention_claims("hypotheses")}
+    assert claims["H5a"].draws >= 100 and claims["H5a"].k in claims["H5a"].dose_k
+    assert claims["H5b"].site == "mlp" and claims["H5b"].replace_must_survive is True
+    bad = tmp_path / "intervention.yaml"
+    bad.write_text("id: X\ntitle: t\nstatement: s\nkind: double_dissociation\nreported: {}\n"
+                   "selection: {level: layer, claim: h2_heads, train_fraction: 1.5}\nablation: median\n"
+                   "metric: logprob\nk: 3\nrandom: {draws: 10, alpha: 0.05}\ndose_response: {k: [1, 2], band_draws: 5}\n"
+                   "min_prompts: 4\nwindow: 10\n")
+    with pytest.raises(ClaimFileError) as err:
+        load_intervention_claim(bad)
+    text = str(err.value)
+    for fragment in ("selection.level", "train_fraction", "`ablation`", "random.draws", "include the tested `k`",
+                     "unknown key `window`", str(bad)):
+        assert fragment in text
+
+
+def test_localization_stats_needs_a_real_early_peak():
+    from hypotheses.evaluate_interventions import random_matched
+    from hypotheses.evaluate_tracing import localization_stats
+
+    rng = np.random.default_rng(0)
+    early = np.zeros((10, 12))
+    early[2] = 0.4 + 0.05 * rng.random(12)
+    s = localization_stats(early, max_depth=0.5, alpha=0.05, bootstrap=200, rng=rng)
+    assert s["peak_layer"] == 2 and s["passed"] and s["bootstrap_peak_early"] == 1.0
+    late = early[::-1]
+    assert not localization_stats(late, max_depth=0.5, alpha=0.05, bootstrap=200, rng=rng)["passed"]
+    spike_then_late = np.zeros((10, 12))  # arg-max early, but later layers carry more effect
+    spike_then_late[1] = 0.3 + 0.01 * rng.random(12)
+    spike_then_late[6:] = 0.25 + 0.01 * rng.random((4, 12))
+    vetoed = localization_stats(spike_then_late, max_depth=0.5, alpha=0.05, bootstrap=200, rng=rng)
+    assert vetoed["early_region"] and not vetoed["passed"]
+    sets = random_matched([(0, 1), (0, 2), (3, 0)], 4, 50, rng)
+    assert all(sorted(l for l, _ in s) == [0, 0, 3] and len(set(s)) == 3 for s in sets)
