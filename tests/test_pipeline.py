@@ -148,3 +148,20 @@ def test_bad_options_stop_the_run_with_a_usage_error(tmp_path, args, expected):
     proc = _run(tmp_path, *args)
     assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]  # pytest's usage error
     assert expected in proc.stderr + proc.stdout
+
+
+def test_two_models_in_parallel_workers_merge_into_one_report(tmp_path):
+    """pytest-xdist: one worker per model (--dist loadgroup), one merged evidence.json."""
+    # default cache: the real model's converted weights are shared with the suite's other tests
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/test_claims.py", "--model", "tiny,smollm2", "--no-controls",
+         "-k", "H1p", "-n", "2", "--dist", "loadgroup", "-q", "-p", "no:cacheprovider",
+         "--report-dir", str(tmp_path / "rep")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+    )
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-2000:]
+    evidence = json.loads((tmp_path / "rep" / "evidence.json").read_text())
+    assert sorted(r["model"] for r in evidence["records"]) == ["smollm2", "tiny"]
+    assert all(r["verdict"] in VERDICTS for r in evidence["records"])
+    assert "smollm2" in (tmp_path / "rep" / "report.html").read_text()
