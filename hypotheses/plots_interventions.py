@@ -66,11 +66,14 @@ def null_plot(result: Any) -> bytes | None:
     if not present:
         return None
     fig, ax = base._figure(width=6.0, height=3.0)
+    values = [np.asarray(result.profiles[k], dtype=float).ravel() for d in present
+              for k in (f"null:{d}", f"null_observed:{d}")]
+    bins = np.linspace(*np.nanpercentile(np.concatenate(values), [0, 100]), 31)  # shared by both sides
     for d in present:
         color = base.RECALL if d == "recall" else base.REASONING
         null = np.asarray(result.profiles[f"null:{d}"], dtype=float)
         observed = float(np.asarray(result.profiles[f"null_observed:{d}"]).ravel()[0])
-        ax.hist(null, bins=25, color=color, alpha=0.35, label=f"random sets vs {d} (n={len(null)})")
+        ax.hist(null, bins=bins, color=color, alpha=0.35, label=f"random sets vs {d} (n={len(null)})")
         ax.axvline(observed, color=color, lw=2, label=f"top-k {d}: {observed:+.3g}")
     ax.axvline(0, color="0.6", lw=0.7)
     ax.set_xlabel("selectivity (own task drop - other task drop)")
