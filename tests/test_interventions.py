@@ -337,3 +337,24 @@ def test_localization_stats_needs_a_real_early_peak():
     assert vetoed["early_region"] and not vetoed["passed"]
     sets = random_matched([(0, 1), (0, 2), (3, 0)], 4, 50, rng)
     assert all(sorted(l for l, _ in s) == [0, 0, 3] and len(set(s)) == 3 for s in sets)
+
+
+def test_reference_means_are_cached_under_their_own_key(tmp_path):
+    import dataclasses
+
+    from fixtures.cache import ActivationCache
+    from fixtures.interventions import get_reference_means
+    from fixtures.lazy_model import LazyModel
+    from tasks.loader import load_tasks
+
+    core = load_tasks("core")
+    small = dataclasses.replace(core, pairs=core.pairs[:3])
+    cache = ActivationCache(tmp_path)
+    first_model = LazyModel("tiny", cache_dir=str(tmp_path))
+    first = get_reference_means(small, first_model, prompt_format="chat", cache=cache)
+    assert first_model.load_count == 1 and len(list(tmp_path.glob("*/manifest.json"))) == 1
+    again_model = LazyModel("tiny", cache_dir=str(tmp_path))
+    again = get_reference_means(small, again_model, prompt_format="chat", cache=cache)
+    assert again_model.load_count == 0  # a hit needs no weights
+    np.testing.assert_array_equal(first.head_in, again.head_in)
+    assert first.n_prompts == 6 and first.mlp_neurons.shape == (4, 128)
