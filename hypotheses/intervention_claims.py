@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-# The field validators of the H1-H3 schema, reused so both schemas word problems alike.
-from hypotheses.claims import ClaimFileError, _choice, _keys, _number, _text
+# The reader and field validators of the H1-H3 schema, reused so both schemas word problems alike.
+from hypotheses.claims import ClaimFileError, _choice, _keys, _number, _text, read_yaml
 
 KINDS = ("double_dissociation", "recall_localization")
 ABLATIONS = ("zero", "mean", "resample")
@@ -240,12 +238,7 @@ def load_intervention_claim(path: str | Path) -> DissociationClaim | Localizatio
     (8, 100)
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ClaimFileError(path, [f"cannot read the file: {exc.strerror or exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise ClaimFileError(path, [f"not valid YAML: {exc}"]) from None
+    data = read_yaml(path)
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ClaimFileError(path, [f"the file must be a mapping with keys {list(COMMON_KEYS)}, got {data!r}"])
