@@ -103,7 +103,6 @@ def evaluate_dissociation(claim: DissociationClaim, data: InterventionData, *, m
     """Evaluate H5a on one model (see the module docstring for the procedure)."""
     from fixtures.intervention_runs import ablation_metrics
     from fixtures.interventions import Ablation
-    from fixtures.sites import model_layout
     from hypotheses.claims import load_claim
     from hypotheses.evaluate import analyse_components
 
@@ -129,8 +128,8 @@ def evaluate_dissociation(claim: DissociationClaim, data: InterventionData, *, m
         if len(rows[side]) < claim.min_prompts:
             raise InsufficientData(f"{claim.id}: {len(rows[side])} held-out {side} prompts answered correctly, "
                                    f"{claim.min_prompts} needed (filtering: {counts})")
-    layout = model_layout(data.model.model) if claim.selection.level == "neuron" else None
-    width = layout.d_mlp if layout else data.activations.feature("attn_entropy").shape[-1]
+    # Grid width from the captured arrays, not the model: a warm run needs no weights.
+    width = data.activations.feature("mlp_mean" if claim.selection.level == "neuron" else "attn_entropy").shape[-1]
     conditions = _conditions(claim, selected, width, seed)
     position = {int(r): i for i, r in enumerate(data.measured_rows)}
     eval_rows = np.concatenate([rows["recall"], rows["reasoning"]])
@@ -220,7 +219,8 @@ def _dissociation_result(claim, model, conditions, arrays, is_recall, selected, 
                 profiles[f"null_observed:{direction}"] = np.array([selectivity[chosen]])
                 controls.append({
                     "name": f"{len(null)} random {level} sets vs top-{k} {direction}", "control": "random",
-                    "count": float(null.mean()), "passed": ok, "pvalue": p,
+                    # No count of specialized components exists here; the detail has the numbers.
+                    "count": None, "random_mean": float(null.mean()), "passed": ok, "pvalue": p,
                     "detail": f"selectivity {selectivity[chosen]:+.3g} vs random mean {null.mean():+.3g} "
                               f"(95th pct {np.percentile(null, 95):+.3g}); p = {p:.3g}, required > 0 and p < {claim.alpha:g}"})
                 parts.append(f"{direction} {level}s (k={k}): selectivity {selectivity[chosen]:+.3g} "

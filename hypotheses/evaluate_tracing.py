@@ -183,8 +183,8 @@ def _localization_result(claim, data, model, arrays, counts, n_replace, run_repl
         else:
             detail = f"only {n_replace} prompts have a same-length replacement subject, {claim.min_prompts} needed"
             passed = None
-        controls.append({"name": "symmetric token replacement", "control": "replace", "count": n_replace,
-                         "passed": passed, "detail": detail})
+        controls.append({"name": "symmetric token replacement", "control": "replace", "count": None,
+                         "prompts": n_replace, "passed": passed, "detail": detail})
     message = (f"{claim.id}: {claim.site} indirect effect at {claim.position} on {claim.side} prompts peaks at "
                f"layer {main['peak_layer']}/{n_layers - 1} (depth {main['peak_depth']:.2f}, IE {main['peak_ie']:.3g}); "
                f"early > late p = {main['early_vs_late_pvalue']:.3g}; required depth <= {claim.max_depth:g} and "

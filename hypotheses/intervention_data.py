@@ -128,14 +128,27 @@ class InterventionData:
         return packed, run, targets.numpy()
 
     @cached_property
+    def clean_top1(self) -> np.ndarray:
+        """bool per measured row: the clean model's top-1 token is the target (disk-cached, so a
+        warm run decides which prompts are usable without loading the weights)."""
+        spec = {"sequences": [(self.targets[0][i].ids, self.targets[0][i].target) for i in self.measured_rows]}
+        arrays, _ = self.cached("h5_clean_top1", spec,
+                                lambda: {"top1": self.clean[1].metrics.top1.astype(np.int8)})
+        return arrays["top1"].astype(bool)
+
+    @cached_property
     def usable(self) -> np.ndarray:
         """bool [2n]: the prompt's answer is located and the clean model's top-1 token is it."""
         ok = np.zeros(2 * self.n_pairs, dtype=bool)
-        ok[self.measured_rows] = self.clean[1].metrics.top1
+        if len(self.measured_rows):
+            ok[self.measured_rows] = self.clean_top1
         return ok
 
     def counts(self) -> dict[str, Any]:
         """How many prompts each filtering step keeps, per side."""
+        if not len(self.measured_rows):
+            raise InsufficientData(f"no prompt's greedy answer is correct ({self.targets[1]}): "
+                                   "nothing to intervene on")
         base = self.targets[1]
         n = self.n_pairs
         ok = self.usable
