@@ -176,6 +176,10 @@ def _dissociation_result(claim, model, conditions, arrays, is_recall, selected, 
     drops = clean[None] - arrays[f"ablated_{claim.metric}"]  # [C, B]: positive = ablation hurts
     rec, rea = drops[:, is_recall].mean(axis=1), drops[:, ~is_recall].mean(axis=1)
     acc = arrays["ablated_top1"].astype(float)
+    # The other metric, reported beside the verdict's (never part of it).
+    alt = "logit_diff" if claim.metric == "logprob" else "logprob"
+    alt_drops = arrays[f"clean_{alt}"][None] - arrays[f"ablated_{alt}"]
+    alt_rec, alt_rea = alt_drops[:, is_recall].mean(axis=1), alt_drops[:, ~is_recall].mean(axis=1)
     level = claim.selection.level
     figures: dict[str, Any] = {"model": model, **counts, "metric": claim.metric, "cache": cache_status}
     profiles: dict[str, np.ndarray] = {}
@@ -209,6 +213,9 @@ def _dissociation_result(claim, model, conditions, arrays, is_recall, selected, 
                 passes.append(ok)
                 figures[f"{direction}_k"] = k
                 figures[f"{direction}_selectivity"] = float(selectivity[chosen])
+                alt_sel = (alt_rec - alt_rea) if direction == "recall" else (alt_rea - alt_rec)
+                figures[f"{direction}_selectivity_{alt}"] = float(alt_sel[chosen])
+                figures[f"{direction}_pvalue_{alt}"] = (1 + int((alt_sel[rand] >= alt_sel[chosen]).sum())) / (1 + len(rand))
                 figures[f"{direction}_drop_recall"] = float(rec[chosen])
                 figures[f"{direction}_drop_reasoning"] = float(rea[chosen])
                 figures[f"{direction}_pvalue"] = p
