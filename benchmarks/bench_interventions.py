@@ -51,7 +51,7 @@ def run_model(name: str, tasks: str, seed: int) -> dict:
         fmt = resolve_prompt_format("auto", model.tokenizer)
         acts = get_activations(taskset, model, prompt_format=fmt, cache=shared, progress=False)
         start = time.perf_counter()
-        model.model  # load weights before timing H5 itself
+        _ = model.model  # load the weights before timing H5 itself
         load_s = time.perf_counter() - start
         print(f"\n== {name}  load average {os.getloadavg()[0]:.2f}  threads {compute_threads()}  "
               f"(weights loaded in {load_s:.1f} s; activations cache {acts.meta['cache']})", flush=True)

@@ -40,7 +40,7 @@ def dose_response_plot(result: Any) -> bytes | None:
     for d in present:
         color = base.RECALL if d == "recall" else base.REASONING
         k = np.asarray(result.profiles[f"dose:{d}:k"], dtype=float)
-        get = (lambda name: np.asarray(result.profiles[f"dose:{d}:{name}"], dtype=float))
+        get = (lambda name, d=d: np.asarray(result.profiles[f"dose:{d}:{name}"], dtype=float))
         ax.fill_between(k, get("lo"), get("hi"), color=color, alpha=0.15, lw=0,
                         label=f"random {d}-matched sets, 5-95%")
         ax.plot(k, get("med"), color=color, ls=":", lw=1.0)
