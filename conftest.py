@@ -8,7 +8,7 @@ model_name        : parametrized over ``--model`` (session scope: tests are grou
 model_under_test  : `LazyModel` of that model: weights load at most once, and only on a cache miss;
                     released when the session moves on to the next model.
 tokenizer         : its tokenizer.
-prompt_format     : "chat" or "plain", resolved from ``--prompt-format`` and the tokenizer.
+prompt_format     : "chat" or "plain", resolved from ``--prompt-format`` and the tokenizer (memo).
 activation_cache  : the on-disk `ActivationCache` (disabled by ``--no-cache``).
 activation_provider: activations of the model and its controls on any task set.
 activations       : `Activations` of the model on the task set.
@@ -113,10 +113,9 @@ def tokenizer(model_under_test):
 
 
 @pytest.fixture(scope="session")
-def prompt_format(run_options, tokenizer) -> str:
-    from tasks.formatting import resolve_prompt_format
-
-    return resolve_prompt_format(run_options.prompt_format, tokenizer)
+def prompt_format(run_options, model_under_test, activation_cache) -> str:
+    # Through the tokenizer memo: a warm session never loads the tokenizer.
+    return model_under_test.tokenizer_memo(activation_cache).resolve_format(run_options.prompt_format)
 
 
 @pytest.fixture(scope="session")
@@ -161,10 +160,9 @@ def _parity_checks(taskset, model, prompt_format, cache):
     """Parity guards on the first pairs' prompts (cached, so a warm run loads no weights)."""
     from fixtures.activations import prompt_rows
     from fixtures.parity import cached_parity
-    from tasks.formatting import format_prompt
 
     subset = type(taskset)(name=taskset.name, pairs=taskset.pairs[:4], labels=taskset.labels)
-    texts = [format_prompt(p.text, model.tokenizer, prompt_format) for p in prompt_rows(subset)]
+    texts = model.tokenizer_memo(cache).format_prompts([p.text for p in prompt_rows(subset)], prompt_format)
     return cached_parity(model, texts, add_special_tokens=prompt_format == "plain", cache=cache)
 
 

@@ -107,6 +107,9 @@ def evaluate_localization(claim: LocalizationClaim, data: InterventionData, *, m
     if counts[claim.side]["used"] < claim.min_prompts:
         raise InsufficientData(f"{claim.id}: {counts[claim.side]['used']} {claim.side} prompts can be traced, "
                                f"{claim.min_prompts} needed ({counts})")
+    # A heatmap side with no traceable prompt (e.g. no reasoning prompt the model answers) is left
+    # out of the heatmaps; its counts stay in the figures.
+    sides = [side for side in sides if counts[side]["used"] > 0]
     replace_items = [it for it in traced[claim.side][0] if it.replaced_ids is not None]
     run_replace = claim.replace_must_survive is not None and len(replace_items) >= claim.min_prompts
     sites, kinds = claim.heatmap_sites, claim.heatmap_positions
@@ -141,10 +144,12 @@ def evaluate_localization(claim: LocalizationClaim, data: InterventionData, *, m
             "items": {side: [(it.ids, it.target, it.subject_tokens, it.replaced_ids) for it in traced[side][0]]
                       for side in sides}}
     arrays, cache_status = data.cached("h5b", spec, compute)
-    return _localization_result(claim, data, model, arrays, counts, len(replace_items), run_replace, cache_status)
+    return _localization_result(claim, data, model, arrays, counts, len(replace_items), run_replace, cache_status,
+                                sides)
 
 
-def _localization_result(claim, data, model, arrays, counts, n_replace, run_replace, cache_status) -> ClaimResult:
+def _localization_result(claim, data, model, arrays, counts, n_replace, run_replace, cache_status,
+                         sides) -> ClaimResult:
     rng = np.random.default_rng([data.seed, 0xB007])
     si, ki = claim.heatmap_sites.index(claim.site), claim.heatmap_positions.index(claim.position)
     key = f"{claim.side}:noise"
@@ -160,7 +165,7 @@ def _localization_result(claim, data, model, arrays, counts, n_replace, run_repl
     depth = np.arange(n_layers) / max(n_layers - 1, 1)
     profiles: dict[str, np.ndarray] = {"trace_depth": depth, "trace_curve:noise": main["curve"],
                                        "trace_lo:noise": main["curve_lo"], "trace_hi:noise": main["curve_hi"]}
-    for side in claim.heatmap_sides:
+    for side in sides:
         restored = arrays[f"{side}:noise:p_restored"]  # [S, K, L, B]
         effect = (restored - arrays[f"{side}:noise:p_corrupt"]).mean(axis=-1)
         profiles[f"trace_heatmap:{side}"] = effect.reshape(-1, n_layers)
@@ -196,6 +201,9 @@ def _localization_result(claim, data, model, arrays, counts, n_replace, run_repl
         message += f", but not under symmetric token replacement ({controls[0]['detail']})"
     else:
         verdict = "supported"
+        if claim.replace_must_survive and not run_replace:
+            # Said in the verdict line, not only in the control row: the second method is required.
+            message += f"; the symmetric token replacement check could not run ({controls[0]['detail']})"
     figures["key_figure"] = (f"peak layer {main['peak_layer']}/{n_layers - 1} (depth {main['peak_depth']:.2f})"
                              + (f"; replace: layer {figures['replace_peak_layer']}" if "replace_peak_layer" in figures else ""))
     return ClaimResult(

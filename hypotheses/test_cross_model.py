@@ -36,13 +36,12 @@ def _live_bundle(name, claim, run_options, taskset, cache_root, activation_cache
     from fixtures.models import load_config
     from fixtures.provider import ActivationProvider
     from hypotheses.cross_model import profiles_from_activations
-    from tasks.formatting import resolve_prompt_format
 
     model = LazyModel(name, device=run_options.device, dtype=run_options.dtype,
                       trust_remote_code=run_options.trust_remote_code, cache_dir=str(cache_root),
                       device_map=run_options.device_map, max_memory=run_options.max_memory)
     try:
-        fmt = resolve_prompt_format(run_options.prompt_format, model.tokenizer)
+        fmt = model.tokenizer_memo(activation_cache).resolve_format(run_options.prompt_format)
         acts = ActivationProvider(model, fmt, activation_cache, seed=run_options.seed).get(taskset)
         architecture = load_config(model.spec, cache_dir=str(cache_root)).model_type
         return profiles_from_activations(acts, claim.sources, seed=run_options.seed, n_boot=claim.n_bootstrap,
@@ -53,7 +52,11 @@ def _live_bundle(name, claim, run_options, taskset, cache_root, activation_cache
 
 @pytest.mark.parametrize("agreement_claim", CLAIM_PATHS, ids=[_claim_id(p) for p in CLAIM_PATHS], indirect=True)
 def test_cross_model_agreement(agreement_claim, run_options, taskset, cache_root, activation_cache, request):
-    from hypotheses.cross_model import NotEnoughModelsError, bundles_from_evidence, evaluate_h4
+    from hypotheses.cross_model import (
+        NotEnoughModelsError,
+        bundles_from_evidence,
+        evaluate_h4,
+    )
     from hypotheses.evidence import record_result
 
     bundles = [_live_bundle(name, agreement_claim, run_options, taskset, cache_root, activation_cache)

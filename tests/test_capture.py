@@ -4,8 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
-from fixtures.capture import ARRAY_SHAPES, CaptureConfig, capture_activations, head_writes, tokenize_prompts
+from fixtures.capture import (
+    ARRAY_SHAPES, BATCH_COST_TOKENS, CaptureConfig, _batches, capture_activations, head_writes, tokenize_prompts,
+)
 from fixtures.hooks import active_hook_count, hooks
 from fixtures.sites import UnsupportedArchitectureError, model_layout
 from fixtures.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
@@ -124,6 +128,36 @@ def test_token_budget_splits_batches_without_changing_results(tiny, captured):
     small = capture_activations(model, tok, TEXTS, config=CaptureConfig(max_batch_tokens=64), progress=False)
     for name in ARRAY_SHAPES:
         np.testing.assert_allclose(small[name], captured[name], rtol=1e-5, atol=2e-5, err_msg=name)
+
+
+def _greedy_batches(lengths, config):
+    """Reference: fill sorted prompts into a batch until a bound is hit."""
+    out, current = [], []
+    for idx in np.argsort(lengths, kind="stable"):
+        longest = max([lengths[i] for i in current] + [lengths[idx]])
+        if current and (len(current) + 1 > config.max_batch_size
+                        or (len(current) + 1) * longest > config.max_batch_tokens):
+            out.append(current)
+            current = []
+        current.append(idx)
+    return out + ([current] if current else [])
+
+
+def _cost(batches, lengths):
+    return sum(len(b) * max(lengths[i] for i in b) + BATCH_COST_TOKENS for b in batches)
+
+
+@given(lengths=st.lists(st.integers(1, 300), min_size=1, max_size=80),
+       size=st.integers(1, 40), tokens=st.integers(1, 3000))
+def test_batches_cover_each_prompt_once_within_bounds_and_beat_greedy(lengths, size, tokens):
+    lengths = np.array(lengths)
+    config = CaptureConfig(max_batch_size=size, max_batch_tokens=tokens)
+    batches = _batches(lengths, config)
+    assert sorted(int(i) for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert 1 <= len(b) <= size
+        assert len(b) == 1 or len(b) * lengths[b].max() <= tokens
+    assert _cost(batches, lengths) <= _cost(_greedy_batches(lengths, config), lengths)
 
 
 def test_hooks_removed_after_capture_and_after_error(tiny):
