@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.options import RUN_OPTIONS, add_options, read_options
+from fixtures.workers import share_cores_between_workers
 
 pytest_plugins = ["hypotheses.report"]
 
@@ -32,6 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    share_cores_between_workers()
     options = read_options(config)
     config.stash[RUN_OPTIONS] = options
     if any(str(arg).rstrip("/").endswith("hypotheses") or "hypotheses/" in str(arg) for arg in config.args):
