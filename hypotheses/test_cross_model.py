@@ -43,11 +43,26 @@ def _live_bundle(name, claim, run_options, taskset, cache_root, activation_cache
     try:
         fmt = model.tokenizer_memo(activation_cache).resolve_format(run_options.prompt_format)
         acts = ActivationProvider(model, fmt, activation_cache, seed=run_options.seed).get(taskset)
+        if run_options.correct_only:
+            acts = _correct_pairs_only(acts, claim, name, taskset, model, fmt, activation_cache)
         architecture = load_config(model.spec, cache_dir=str(cache_root)).model_type
         return profiles_from_activations(acts, claim.sources, seed=run_options.seed, n_boot=claim.n_bootstrap,
                                          name=name, architecture=architecture)
     finally:
         model.release()
+
+
+def _correct_pairs_only(acts, claim, name, taskset, model, fmt, activation_cache):
+    """`acts` restricted to the pairs this model answers correctly on both sides (--correct-only)."""
+    from fixtures.behaviour import get_behaviour
+
+    pairs = get_behaviour(taskset, model, prompt_format=fmt, cache=activation_cache).correct_pairs()
+    needed = max(2 * c.cv.folds for c in claim.sources.values())
+    if len(pairs) < needed:
+        pytest.fail(f"{claim.id}: --correct-only leaves {len(pairs)} pairs of {len(taskset.pairs)} that "
+                    f"{name} answers correctly on both sides; its source claims need at least {needed}",
+                    pytrace=False)
+    return acts.subset(pairs)
 
 
 @pytest.mark.parametrize("agreement_claim", CLAIM_PATHS, ids=[_claim_id(p) for p in CLAIM_PATHS], indirect=True)

@@ -165,3 +165,17 @@ def test_two_models_in_parallel_workers_merge_into_one_report(tmp_path):
     assert sorted(r["model"] for r in evidence["records"]) == ["smollm2", "tiny"]
     assert all(r["verdict"] in VERDICTS for r in evidence["records"])
     assert "smollm2" in (tmp_path / "rep" / "report.html").read_text()
+
+
+def test_cross_model_correct_only_uses_each_models_correct_pairs(tmp_path):
+    """H4 with --correct-only analyses only pairs each model answers; tiny answers none: a clear failure."""
+    env = {**os.environ, "CIRCUIT_HYPOTHESES_CACHE": str(tmp_path / "cache")}
+    env.pop("PYTEST_ADDOPTS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/test_cross_model.py", "--model", "tiny,tiny:1",
+         "--correct-only", "-q", "-p", "no:cacheprovider", "--report-dir", str(tmp_path / "rep")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "--correct-only leaves 0 pairs of 38 that tiny answers correctly on both sides" in out, out[-3000:]
