@@ -91,18 +91,6 @@ def pass_miss(ok: bool) -> str:
 
 # ---------------------------------------------------------------- contention-aware timing
 
-def _busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (user..steal, not idle/iowait) since boot."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_seconds() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
 @dataclass(frozen=True)
 class Timing:
     """One timed run: wall seconds and the share of all CPUs used by other processes meanwhile."""
@@ -119,19 +107,22 @@ class Timing:
 
 
 def measure(fn: Callable[[], Any]) -> tuple[Timing, Any]:
+    from fixtures.workers import cpu_seconds, others_cpu_share
+
     gc.collect()
-    busy0, own0, t0 = _busy_seconds(), _own_seconds(), time.perf_counter()
+    since, t0 = cpu_seconds(), time.perf_counter()
     result = fn()
     wall = time.perf_counter() - t0
-    others = max(0.0, (_busy_seconds() - busy0) - (_own_seconds() - own0))
-    return Timing(wall, min(1.0, others / (wall * (os.cpu_count() or 1)))), result
+    return Timing(wall, others_cpu_share(since, wall)), result
 
 
 def others_share(window: float = 1.0) -> float:
     """Share of all CPUs used by other processes over the next `window` seconds."""
-    busy0, own0 = _busy_seconds(), _own_seconds()
+    from fixtures.workers import cpu_seconds, others_cpu_share
+
+    since = cpu_seconds()
     time.sleep(window)
-    return max(0.0, (_busy_seconds() - busy0) - (_own_seconds() - own0)) / (window * (os.cpu_count() or 1))
+    return others_cpu_share(since, window)
 
 
 def await_quiet(budget: float) -> float:
@@ -186,6 +177,17 @@ def forward_flops(info: dict[str, Any], lengths: np.ndarray, *, lm_head: bool = 
     return out
 
 
+def best_seconds(fn: Callable[[], Any], repeats: int) -> float:
+    """Fastest of `repeats` timed calls of `fn`, after one untimed warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def linear_rates(info: dict[str, Any], m_tokens: int, *, repeats: int = 5) -> dict[str, float]:
     """FLOP/s of ``F.linear`` (what ``nn.Linear`` runs) on the model's own projection shapes.
 
@@ -212,14 +214,8 @@ def linear_rates(info: dict[str, Any], m_tokens: int, *, repeats: int = 5) -> di
             for fan_in, fan_out in pairs:
                 x = torch.randn(m_tokens, fan_in, generator=gen)
                 w = torch.randn(fan_out, fan_in, generator=gen)
-                F.linear(x, w)
-                best = float("inf")
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    F.linear(x, w)
-                    best = min(best, time.perf_counter() - t0)
                 flops += 2.0 * m_tokens * fan_in * fan_out
-                seconds += best
+                seconds += best_seconds(lambda x=x, w=w: F.linear(x, w), repeats)
             rates[name] = flops / seconds
     per_token = forward_flops(info, np.array([1]))
     proj = ("q,o proj", "k,v proj", "mlp")
@@ -232,13 +228,7 @@ def square_matmul_rate(n: int = 2048, repeats: int = 5) -> float:
     import torch
 
     a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.matmul(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * n ** 3 / best
+    return 2.0 * n ** 3 / best_seconds(lambda: torch.matmul(a, b), repeats)
 
 
 # ---------------------------------------------------------------- the passes

@@ -31,3 +31,17 @@ def test_an_explicit_thread_count_and_a_single_process_are_left_alone(monkeypatc
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT")
     share_cores_between_workers()
     assert "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() == before
+
+
+def test_own_cpu_work_is_not_counted_as_others():
+    import time
+
+    from fixtures.workers import cpu_seconds, others_cpu_share
+
+    since, t0 = cpu_seconds(), time.perf_counter()
+    x = 0
+    while time.perf_counter() - t0 < 0.5:  # keep one core busy in this very process
+        x += 1
+    share = others_cpu_share(since, time.perf_counter() - t0)
+    # This process alone filled 1/cores of the machine; counted as "others" it would reach that.
+    assert 0.0 <= share < 0.8 / (os.cpu_count() or 1)
