@@ -1,15 +1,21 @@
 # Two commands for a newcomer: `make report` (evidence report on the default model, smollm2)
-# and `make test` (the suite's own tests). Each installs what it needs first.
+# and `make test` (the suite's own tests). Each first creates a local virtual environment
+# `.venv` (if missing), installs what it needs into it, and runs pytest from it: nothing is
+# installed into the system Python (PEP 668 systems refuse that anyway).
 PYTHON ?= python3
+VENV_PY := .venv/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: install report test
 
-install:
-	PYTHON=$(PYTHON) bash scripts/install.sh
+$(VENV_PY):
+	$(PYTHON) -m venv .venv
+
+install: $(VENV_PY)
+	PYTHON=$(VENV_PY) bash scripts/install.sh
 
 report: install
-	$(PYTHON) -m pytest hypotheses/ $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest hypotheses/ $(PYTEST_ARGS)
 
 test: install
-	$(PYTHON) -m pytest tests/ $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest tests/ $(PYTEST_ARGS)

@@ -2,7 +2,7 @@
 
 Per model, in one run (every figure is the best of ``--repeats`` interleaved runs):
   1. plain HF forward, one prompt at a time: ``model(**inputs)`` with logits, eager attention;
-  2. plain HF forward with the capture's own batching (`fixtures.capture._batches`, left
+  2. plain HF forward with the capture's own batching (`fixtures.capture.plan_batches`, left
      padding, explicit position ids, full ``model(...)`` call with logits), eager; for
      reference also SDPA attention and the decoder stack alone (no LM head, no hooks);
   3. the capture pass, `fixtures.capture.capture_activations`;
@@ -15,7 +15,7 @@ Per model, in one run (every figure is the best of ``--repeats`` interleaved run
      identity, resolves the prompt format and formats the prompts through the tokenizer memo,
      and reads the activations through `get_activations` from a temporary activation cache
      filled in this run (tokenizer memo included) (the converted
-     model comes from the real `fixtures.models.cache_root()`); target < 3 s wall time.
+     model comes from the real `fixtures.model.loading.cache_root()`); target < 3 s wall time.
 
 All forwards run under ``torch.inference_mode()`` in float32 on the CPU with ``use_cache=False``
 (as the capture does). Nothing is asserted: the script prints figures, targets and PASS/MISS.
@@ -66,7 +66,7 @@ def mark(name):
     phases[name] = time.perf_counter() - t0
 from fixtures.activations import get_activations
 from fixtures.cache import ActivationCache
-from fixtures.lazy_model import LazyModel
+from fixtures.model.lazy import LazyModel
 from tasks.loader import load_tasks
 mark("import suite")
 model = LazyModel(sys.argv[1])
@@ -247,7 +247,7 @@ class Prepared:
 def prepare(loaded: Any, taskset: Any, config: Any) -> Prepared:
     """Formatted prompts, token ids and the capture's batches, as `get_activations` makes them."""
     from fixtures.activations import prompt_rows
-    from fixtures.capture import _batches, tokenize_prompts
+    from fixtures.capture import plan_batches, tokenize_prompts
     from tasks.formatting import format_prompt, resolve_prompt_format
 
     tok = loaded.tokenizer
@@ -257,16 +257,16 @@ def prepare(loaded: Any, taskset: Any, config: Any) -> Prepared:
     seqs = tokenize_prompts(tok, texts, add_special_tokens=add_special)
     lengths = np.array([len(s) for s in seqs])
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
-    return Prepared(texts, seqs, lengths, _batches(lengths, config), pad_id, add_special, prompt_format)
+    return Prepared(texts, seqs, lengths, plan_batches(lengths, config), pad_id, add_special, prompt_format)
 
 
 def batched_inputs(prep: Prepared) -> list[dict[str, Any]]:
     """The capture's batches as model inputs: left padding, mask, explicit position ids."""
-    from fixtures.capture import _left_pad
+    from fixtures.capture import left_pad
 
     out = []
     for rows in prep.batches:
-        ids, mask, positions = _left_pad([prep.seqs[i] for i in rows], prep.pad_id)
+        ids, mask, positions = left_pad([prep.seqs[i] for i in rows], prep.pad_id)
         out.append({"input_ids": ids, "attention_mask": mask, "position_ids": positions})
     return out
 
@@ -280,7 +280,7 @@ def run_forwards(module: Any, inputs: list[dict[str, Any]]) -> None:
 
 
 class PreloadedModel:
-    """The part of `fixtures.lazy_model.LazyModel` that `get_activations` uses, over a loaded model.
+    """The part of `fixtures.model.lazy.LazyModel` that `get_activations` uses, over a loaded model.
 
     Lets this script fill the temporary activation cache with the model it already holds,
     under exactly the key a fresh ``LazyModel(alias)`` computes.
@@ -339,8 +339,8 @@ def bench_model(alias: str, taskset: Any, args: argparse.Namespace) -> dict[str,
     from fixtures.activations import get_activations
     from fixtures.cache import ActivationCache
     from fixtures.capture import CaptureConfig, capture_activations
-    from fixtures.lazy_model import LazyModel
-    from fixtures.models import load_model
+    from fixtures.model.lazy import LazyModel
+    from fixtures.model.loading import load_model
 
     config = CaptureConfig()
     loaded = load_model(alias, device="cpu", dtype="float32", attn_implementation="eager")

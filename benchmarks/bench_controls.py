@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from fixtures.cache import ActivationCache
-    from fixtures.lazy_model import LazyModel
+    from fixtures.model.lazy import LazyModel
     from fixtures.provider import ActivationProvider
-    from hypotheses.claims import load_claim
-    from hypotheses.controls import make_controls
-    from hypotheses.evaluate import measure
+    from evaluation.component_claim import load_claim
+    from evaluation.controls import make_controls
+    from evaluation.components import measure
     from tasks.formatting import resolve_prompt_format
     from tasks.loader import load_tasks
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             control_rows, _ = run(claim, main)
             rows.append((f"{claim.id}: all controls' statistics (captures memoised)", time.perf_counter() - t))
             for row in control_rows:
-                print(f"    {claim.id:4s} {row['name']:48s} count {row['count']!s:>10s}  passed {row['passed']}")
+                print(f"    {claim.id:4s} {row.name:48s} count {row.count!s:>10s}  passed {row.passed}")
     total = sum(sec for name, sec in rows if "not a control" not in name)
     width = max(len(name) for name, _ in rows)
     for name, sec in rows:

@@ -12,7 +12,7 @@ measurement cache *disabled* (a private empty directory), every step H5 computes
 
 Captured activations and greedy answers come from the normal cache (they are H1-H3's, not
 H5's). The machine is shared: the 1-minute load average is printed before and after each
-model, and the torch thread count chosen (`fixtures.intervention_runs.compute_threads`).
+model, and the torch thread count chosen (`fixtures.intervention.runs.compute_threads`).
 
 Usage: ``python benchmarks/bench_interventions.py [--models smollm2 qwen0.5b] [--tasks core]
 [--seed 0]``
@@ -33,12 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def run_model(name: str, tasks: str, seed: int) -> dict:
     from fixtures.activations import get_activations
     from fixtures.cache import ActivationCache
-    from fixtures.intervention_runs import compute_threads
-    from fixtures.lazy_model import LazyModel
-    from fixtures.models import cache_root
-    from hypotheses.evaluate_interventions import evaluate_dissociation, evaluate_localization
-    from hypotheses.intervention_claims import discover_intervention_claims, load_intervention_claim
-    from hypotheses.intervention_data import InterventionData
+    from fixtures.intervention.runs import compute_threads
+    from fixtures.model.lazy import LazyModel
+    from fixtures.model.loading import cache_root
+    from evaluation.dissociation import evaluate_dissociation
+    from evaluation.localization import evaluate_localization
+    from evaluation.discovery import discover
+    from evaluation.intervention_data import InterventionData
     from tasks.formatting import resolve_prompt_format
     from tasks.loader import load_tasks
 
@@ -61,8 +62,10 @@ def run_model(name: str, tasks: str, seed: int) -> dict:
         data.cache = ActivationCache(scratch)
         total = time.perf_counter()
         results = []
-        for path in discover_intervention_claims(Path(__file__).resolve().parents[1] / "hypotheses"):
-            claim = load_intervention_claim(path)
+        for found in discover([Path(__file__).resolve().parents[1] / "hypotheses"]):
+            if found.kind.name != "intervention":
+                continue
+            claim = found.loaded()
             step = time.perf_counter()
             evaluate = evaluate_dissociation if claim.kind == "double_dissociation" else evaluate_localization
             result = evaluate(claim, data, model=name)

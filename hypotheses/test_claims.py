@@ -1,8 +1,13 @@
-"""One test per claim file under ``hypotheses/*/claim.yaml``.
+"""Every claim under ``hypotheses/`` and ``--claims DIR``, one test each, whatever its kind.
 
-A claim is data; this module is the single piece of glue that evaluates any claim on the
-session's activations: supported -> pass; refuted or confounded -> fail with required vs
-measured; a malformed claim file or a crash -> error (never a refutation).
+test_claim     : claims evaluated on each ``--model`` (components H1-H3, interventions H5),
+                 test id ``<claim id>-<model>``.
+test_run_claim : claims that compare the run's models (H4), after the per-model claims.
+
+This module is the single piece of glue between pytest and the claims: the kinds, their files
+and their evaluators are registered in `evaluation.kinds`; discovery is `evaluation.discovery`.
+supported -> pass; refuted or confounded -> fail with required vs measured; a malformed claim
+file, too few usable prompts or a crash -> error (never a refutation).
 """
 from __future__ import annotations
 
@@ -10,41 +15,66 @@ from pathlib import Path
 
 import pytest
 
-from hypotheses.claims import ClaimFileError, discover_claims, load_claim
+from evaluation.discovery import DiscoveredClaim, discover
+from fixtures.options import RUN_OPTIONS
+from fixtures.session import ModelRun, RunSession
+from report.evidence import record_result, set_run_metadata
+
+_DISCOVERED = pytest.StashKey[list[DiscoveredClaim]]()
 
 
-def _claim_id(path: Path) -> str:
-    try:
-        return load_claim(path).id
-    except ClaimFileError:
-        return f"{path.parent.name}(invalid)"
+def _discovered(config: pytest.Config) -> list[DiscoveredClaim]:
+    if _DISCOVERED not in config.stash:
+        roots = [Path(__file__).parent, *config.stash[RUN_OPTIONS].claim_dirs]
+        config.stash[_DISCOVERED] = discover(roots)
+    return config.stash[_DISCOVERED]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One test per claim file: those next to this module, then those of ``--claims DIR``."""
-    if "claim" not in metafunc.fixturenames:
-        return
-    paths = discover_claims(Path(__file__).parent)
-    for extra in metafunc.config.getoption("--claims", default=[]):
-        if not Path(extra).is_dir():
-            raise pytest.UsageError(f"--claims {extra!r} is not a directory")
-        paths += discover_claims(extra)
-    metafunc.parametrize("claim", paths, ids=[_claim_id(p) for p in paths], indirect=True)
+    for fixture, scope in (("model_claim", "model"), ("run_claim", "run")):
+        if fixture in metafunc.fixturenames:
+            found = [c for c in _discovered(metafunc.config) if c.kind.scope == scope]
+            metafunc.parametrize(fixture, found, ids=[c.test_id for c in found], indirect=True)
 
 
 @pytest.fixture
-def claim(request):
-    """The validated claim; a malformed file raises here, so the test errors at setup."""
-    return load_claim(request.param)
+def model_claim(request: pytest.FixtureRequest) -> DiscoveredClaim:
+    """A claim of a per-model kind; a malformed file raises here, so the test errors at setup."""
+    request.param.loaded()
+    return request.param
 
 
-def test_claim(claim, activations, behaviour, claim_controls, run_options, model_under_test, request):
-    from hypotheses.evaluate import evaluate_claim
-    from hypotheses.evidence import record_result
+@pytest.fixture
+def run_claim(request: pytest.FixtureRequest) -> DiscoveredClaim:
+    """A claim of a cross-model kind; a malformed file raises here (an error at setup)."""
+    request.param.loaded()
+    return request.param
 
-    result = evaluate_claim(claim, activations, behaviour=behaviour, seed=run_options.seed,
-                            model=model_under_test.name, correct_only=run_options.correct_only,
-                            controls=claim_controls)
-    record_result(request, result)
+
+def _assert_verdict(result) -> None:
     if not result.passed:
         pytest.fail(f"{result.verdict.upper()}: {result.message}", pytrace=False)
+
+
+def test_claim(model_claim: DiscoveredClaim, model_run: ModelRun, request: pytest.FixtureRequest) -> None:
+    options = model_run.options
+    per_model = model_run.environment
+    if len(options.models) > 1:  # one row per model and field in the Environment table
+        per_model = {f"{model_run.name} {k}": v for k, v in per_model.items()}
+    set_run_metadata(request.config, model=", ".join(options.models),
+                     task_file=str(model_run.taskset.source_path or model_run.taskset.name),
+                     task_hash=model_run.taskset.sha256, seed=options.seed, **per_model)
+    result = model_claim.kind.evaluate(model_claim.loaded(), model_run)
+    record_result(request, result)
+    _assert_verdict(result)
+
+
+def test_run_claim(run_claim: DiscoveredClaim, run_session: RunSession, request: pytest.FixtureRequest) -> None:
+    from evaluation.agreement import NotEnoughModelsError
+
+    try:
+        result = run_claim.kind.evaluate(run_claim.loaded(), run_session)
+    except NotEnoughModelsError as exc:
+        pytest.skip(f"{run_claim.test_id} needs two or more models (--model a,b or --compare-with): {exc}")
+    record_result(request, result)
+    _assert_verdict(result)

@@ -12,9 +12,23 @@ multiple       : adjust_pvalues (fdr_bh, fdr_by, holm, bonferroni, none + aliase
 crossval       : pair_folds, consistency, cross_fit.
 regression     : covariate_adjusted_test, covariate_adjusted_two_sample.
 specialization : FeatureResult, feature_result, label_components, specialization_table.
+monte_carlo    : monte_carlo_pvalue (the one (1 + #extreme) / (1 + n) of every resampling test).
 """
-from stats.crossval import ConsistencyResult, CrossFitResult, consistency, cross_fit, pair_folds
-from stats.effect_size import ConfidenceInterval, EffectSizeResult, cohens_d, hedges_g, paired_d
+from stats.crossval import (
+                               ConsistencyResult,
+                               CrossFitResult,
+                               consistency,
+                               cross_fit,
+                               pair_folds,
+)
+from stats.effect_size import (
+                               ConfidenceInterval,
+                               EffectSizeResult,
+                               cohens_d,
+                               hedges_g,
+                               paired_d,
+)
+from stats.monte_carlo import MonteCarloPValue, monte_carlo_pvalue
 from stats.multiple import METHOD_ALIASES, METHODS, adjust_pvalues
 from stats.regression import (
                                CovariateTestResult,
@@ -47,5 +61,6 @@ __all__ = [
     "METHODS", "METHOD_ALIASES", "adjust_pvalues",
     "pair_folds", "consistency", "cross_fit", "ConsistencyResult", "CrossFitResult",
     "CovariateTestResult", "covariate_adjusted_test", "covariate_adjusted_two_sample",
+    "MonteCarloPValue", "monte_carlo_pvalue",
     "LABELS", "FeatureResult", "feature_result", "label_components", "specialization_table",
 ]

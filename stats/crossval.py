@@ -9,6 +9,7 @@ consistency        : per component, the fraction of folds in which it passes the
                      the same sign as on the full data.
 CrossFitResult     : ``selected`` masks and the held-out ``evaluations`` per fold.
 cross_fit          : select on the training folds, evaluate on the held-out fold.
+resolve_test_effect: test and effect-size callables from their names (or callables).
 
 Folds index **pairs**: row i of `a` and row i of `b` are pair i (recall prompt i and its
 matched reasoning prompt), so both go to the same fold. `a` and `b` therefore need the same
@@ -39,12 +40,12 @@ from stats._validate import (
     _validate_samples,
 )
 from stats.effect_size import cohens_d, hedges_g, paired_d
-from stats.multiple import _canonical, adjust_pvalues
+from stats.multiple import adjust_pvalues, canonical_method
 from stats.regression import covariate_adjusted_two_sample
 from stats.tests import mann_whitney, paired_t, welch_t, wilcoxon_paired
 
 __all__ = ["TESTS", "EFFECTS", "pair_folds", "ConsistencyResult", "consistency",
-           "CrossFitResult", "cross_fit"]
+           "CrossFitResult", "cross_fit", "resolve_test_effect"]
 
 TESTS: Mapping[str, Callable] = {
     "mann_whitney": mann_whitney, "welch_t": welch_t, "paired_t": paired_t,
@@ -113,7 +114,7 @@ def _pairs(a, b, axis) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     return x, y, shape
 
 
-def _resolve(test, effect) -> tuple[Callable, Callable | None]:
+def resolve_test_effect(test, effect) -> tuple[Callable, Callable | None]:
     """Test and effect callables from names; effect None picks the one matching the test."""
     if isinstance(test, str):
         test_fn = TESTS[_validate_choice(test, "test", tuple(TESTS))]
@@ -224,8 +225,8 @@ def consistency(a, b, folds, *, test="mann_whitney", effect=None, alpha: float =
     if not np.isfinite(min_effect) or min_effect < 0:
         raise ValueError(f"`min_effect` must be a finite number >= 0; got {min_effect!r}.")
     _validate_choice(fold_data, "fold_data", FOLD_DATA)
-    adjust = _canonical(adjust)  # fail before any computation, not after the full-data test
-    test_fn, effect_fn = _resolve(test, effect)
+    adjust = canonical_method(adjust)  # fail before any computation, not after the full-data test
+    test_fn, effect_fn = resolve_test_effect(test, effect)
     if (test == "covariate_adjusted") != (covariates is not None):
         raise ValueError("`covariates` (covariates_a, covariates_b) are required for "
                          "test='covariate_adjusted' and only for it.")

@@ -5,6 +5,7 @@ Contents
 METHODS        : canonical method names.
 METHOD_ALIASES : accepted aliases (case-insensitive) -> canonical name.
 adjust_pvalues : adjusted p-values, same shape as the input, NaN kept as NaN.
+canonical_method : the canonical name of a method or alias (unknown names raise).
 
 Methods: ``fdr_bh`` (Benjamini-Hochberg), ``fdr_by`` (Benjamini-Yekutieli, any dependence),
 ``holm`` (step-down FWER), ``bonferroni`` and ``none``. Numbers equal statsmodels'
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["METHODS", "METHOD_ALIASES", "adjust_pvalues"]
+__all__ = ["METHODS", "METHOD_ALIASES", "adjust_pvalues", "canonical_method"]
 
 METHODS = ("fdr_bh", "fdr_by", "holm", "bonferroni", "none")
 METHOD_ALIASES = {
@@ -26,7 +27,8 @@ METHOD_ALIASES = {
 }
 
 
-def _canonical(method: object) -> str:
+def canonical_method(method: object) -> str:
+    """Canonical name of a correction method or alias (``"bh"`` -> ``"fdr_bh"``); ValueError if unknown."""
     key = method.strip().lower() if isinstance(method, str) else None
     if key not in METHOD_ALIASES:
         aliases = sorted(k for k, v in METHOD_ALIASES.items() if k and k != v)
@@ -66,7 +68,7 @@ def adjust_pvalues(pvalues, *, method: str) -> np.ndarray:
     >>> adjust_pvalues([0.01, 0.04, 0.03, float("nan")], method="bh")
     array([0.03, 0.04, 0.04,  nan])
     """
-    method = _canonical(method)
+    method = canonical_method(method)
     p = np.asarray(pvalues)
     if p.dtype == object or not np.issubdtype(p.dtype, np.number) or \
             np.issubdtype(p.dtype, np.complexfloating):

@@ -43,6 +43,7 @@ from stats._validate import (
     _validate_level,
     _validate_rng,
 )
+from stats.monte_carlo import monte_carlo_pvalue
 
 __all__ = ["METHODS", "METHOD_ALIASES", "NULLS", "normalized_depth", "depth_grid",
            "to_common_grid", "agreement", "AgreementResult", "profile_agreement",
@@ -373,15 +374,8 @@ def layer_permutation_pvalue(p1, p2, *, n_resamples: int = 9999, rng=None,
     else:
         # Ties with the observed value count as extreme; the tolerance absorbs rounding, and
         # an undefined (NaN) null draw counts as extreme too, which can only raise p.
-        tol = 1e-12 * max(1.0, abs(observed))
-        if alternative == "greater":
-            extreme = null_dist >= observed - tol
-        elif alternative == "less":
-            extreme = null_dist <= observed + tol
-        else:
-            extreme = np.abs(null_dist) >= abs(observed) - tol
-        extreme |= np.isnan(null_dist)
-        pvalue = float((1 + extreme.sum()) / (n + 1))
+        pvalue = float(monte_carlo_pvalue(null_dist, observed, alternative=alternative, tie_tol=1e-12,
+                                          undefined="extreme").pvalue)
     return LayerPermutationResult(observed, pvalue, null_dist, n, alternative, null, method)
 
 

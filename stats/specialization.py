@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from stats._validate import _validate_level, _validate_probability
-from stats.crossval import _resolve, consistency
+from stats.crossval import consistency, resolve_test_effect
 from stats.multiple import adjust_pvalues
 
 __all__ = ["LABELS", "COLUMNS", "FeatureResult", "feature_result", "label_components",
@@ -111,7 +111,7 @@ def feature_result(a, b, *, test="mann_whitney", effect=None, correction: str = 
     ((4,), True)
     """
     level = _validate_level(level)
-    test_fn, effect_fn = _resolve(test, effect)
+    test_fn, effect_fn = resolve_test_effect(test, effect)
     if covariates is not None:
         res = test_fn(a, b, *covariates, axis=axis)
     else:

@@ -14,27 +14,30 @@ tokens, so tokenize it with ``add_special_tokens=False`` to avoid a second BOS.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tasks.errors import PromptFormatError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 PROMPT_FORMATS: tuple[str, ...] = ("chat", "plain")
 REQUESTABLE_FORMATS: tuple[str, ...] = ("auto", *PROMPT_FORMATS)
 
 
-def has_chat_template(tokenizer: Any) -> bool:
+def has_chat_template(tokenizer: PreTrainedTokenizerBase | None) -> bool:
     """True if `tokenizer` has a non-empty ``chat_template`` (str or dict of named templates)."""
     return bool(getattr(tokenizer, "chat_template", None))
 
 
-def resolve_prompt_format(requested: str, tokenizer: Any) -> str:
+def resolve_prompt_format(requested: str, tokenizer: PreTrainedTokenizerBase | None) -> str:
     """Turn a requested format into a concrete one for `tokenizer`.
 
     Parameters
     ----------
     requested : {"auto", "chat", "plain"}
         ``auto`` picks ``chat`` when the tokenizer has a chat template, else ``plain``.
-    tokenizer : Any
+    tokenizer : PreTrainedTokenizerBase or None
         A Hugging Face tokenizer (anything with an optional ``chat_template``).
 
     Returns
@@ -68,7 +71,7 @@ def resolve_prompt_format(requested: str, tokenizer: Any) -> str:
     return requested
 
 
-def format_prompt(text: str, tokenizer: Any, fmt: str) -> str:
+def format_prompt(text: str, tokenizer: PreTrainedTokenizerBase | None, fmt: str) -> str:
     """Return the string to feed the model for question `text` in format `fmt`.
 
     ``plain`` returns `text` unchanged. ``chat`` wraps it as a single user turn and

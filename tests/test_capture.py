@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fixtures.capture import (
-    ARRAY_SHAPES, BATCH_COST_TOKENS, CaptureConfig, _batches, capture_activations, head_writes, tokenize_prompts,
+    ARRAY_SHAPES, BATCH_COST_TOKENS, CaptureConfig, capture_activations, head_writes, plan_batches, tokenize_prompts,
 )
 from fixtures.hooks import active_hook_count, hooks
-from fixtures.sites import UnsupportedArchitectureError, model_layout
-from fixtures.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
+from fixtures.model.sites import UnsupportedArchitectureError, model_layout
+from fixtures.model.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
 
 TEXTS = [
     "What is the capital of France?",
@@ -152,7 +152,7 @@ def _cost(batches, lengths):
 def test_batches_cover_each_prompt_once_within_bounds_and_beat_greedy(lengths, size, tokens):
     lengths = np.array(lengths)
     config = CaptureConfig(max_batch_size=size, max_batch_tokens=tokens)
-    batches = _batches(lengths, config)
+    batches = plan_batches(lengths, config)
     assert sorted(int(i) for b in batches for i in b) == list(range(len(lengths)))
     for b in batches:
         assert 1 <= len(b) <= size
@@ -225,7 +225,7 @@ def test_capture_config_rejects_bad_values():
 
 def test_capture_with_layers_offloaded_to_disk_equals_plain(tmp_path):
     """accelerate device maps: layers on "cpu" and on "disk" (meta tensors outside forward)."""
-    from fixtures.models import load_model
+    from fixtures.model.loading import load_model
 
     plain = load_model("tiny")
     device_map = {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "cpu",

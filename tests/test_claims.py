@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hypotheses.claims import ClaimFileError, discover_claims, load_claim
+from evaluation.component_claim import ClaimFileError, load_claim
+from evaluation.discovery import discover
 
 ROOT = Path(__file__).resolve().parents[1] / "hypotheses"
 
@@ -23,8 +24,7 @@ def _write(tmp_path: Path, data) -> Path:
 
 
 def test_shipped_claims_load_with_unique_ids():
-    paths = discover_claims(ROOT)
-    claims = [load_claim(p) for p in paths]
+    claims = [c.loaded() for c in discover([ROOT]) if c.kind.name == "component"]
     ids = [c.id for c in claims]
     assert {"H1", "H2", "H3", "H1p", "H2p", "H3p", "H1d"} <= set(ids)
     assert len(ids) == len(set(ids))

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from fixtures.activations import Activations
-from hypotheses.claims import ClaimFileError, Controls, Expectation, load_claim
-from hypotheses.controls import beats, make_controls, permutation_null, permuted
-from hypotheses.evaluate import evaluate_claim, measure
+from evaluation.component_claim import ClaimFileError, Controls, Expectation, load_claim
+from evaluation.controls import beats, make_controls, permutation_null, permuted
+from evaluation.components import evaluate_claim, measure
 
 ROOT = Path(__file__).resolve().parents[1] / "hypotheses"
 N_PAIRS, L, H = 24, 5, 3
@@ -94,7 +94,7 @@ def test_clean_effect_beats_every_control():
     run = make_controls(provider, TASKS, MAIN, seed=0)
     res = evaluate_claim(claim, MAIN, seed=0, model="m", controls=run)
     assert res.verdict == "supported", res.controls
-    by_name = {row["name"]: row for row in res.controls}
+    by_name = {row.name: row.to_record() for row in res.controls}
     assert by_name["random weights (seed 0)"]["passed"] is True
     assert by_name["random weights (seed 0)"]["count"] == 0
     # no reworded set for this task set: reported, not counted against the claim
@@ -113,7 +113,7 @@ def test_a_control_that_reproduces_the_result_confounds_it():
     res = evaluate_claim(claim, MAIN, seed=0, model="m", controls=make_controls(provider, TASKS, MAIN, seed=0))
     assert res.verdict == "confounded" and not res.passed
     assert "random weights (seed 0)" in res.message and "length-matched prompts" in res.message
-    failed = [row["name"] for row in res.controls if row["passed"] is False]
+    failed = [row.name for row in res.controls if row.passed is False]
     assert failed == ["random weights (seed 0)", "length-matched prompts"]
 
 
@@ -121,7 +121,7 @@ def test_informational_length_match_and_refuted_claims_skip_confounding():
     claim = _claim(length_matched=False)
     provider = FakeProvider({"core": MAIN, "length_matched": NULL})
     res = evaluate_claim(claim, MAIN, seed=0, model="m", controls=make_controls(provider, TASKS, MAIN, seed=0))
-    assert res.verdict == "supported" and res.controls[0]["passed"] is None
+    assert res.verdict == "supported" and res.controls[0].passed is None
     refuted = evaluate_claim(_claim(random_weights=(0,)), NULL, seed=0, model="m",
                              controls=make_controls(FakeProvider({"random-0": NULL}), TASKS, NULL, seed=0))
     assert refuted.verdict == "refuted"
@@ -155,20 +155,20 @@ def test_control_sections_are_validated(tmp_path, controls, expected):
 def test_permutations_with_an_undefined_measure_count_as_not_extreme():
     # Depth claims have no value when no component is specialized: such a draw did not reach
     # the observed result, so it lowers the p-value's numerator, not its denominator.
-    from hypotheses.controls import _permutation_row
+    from evaluation.controls import permutation_row
 
     claim = dataclasses.replace(load_claim(ROOT / "h1d_early_reasoning" / "claim.yaml"), controls=Controls())
     main = measure(claim, MAIN, seed=0)
-    row, null = _permutation_row(dataclasses.replace(claim, expect=Expectation("depth_pvalue", "<", 0.05)),
+    row, null = permutation_row(dataclasses.replace(claim, expect=Expectation("depth_pvalue", "<", 0.05)),
                                  dataclasses.replace(main, value=0.01), MAIN, 20, 0.05, 0)
     assert np.isnan(null).all()  # the planted effect is not at the edges: no recall/reasoning split
-    assert row["pvalue"] == pytest.approx(1 / 21) and row["passed"] is True
-    assert "undefined in every draw" in row["detail"]
+    assert row.pvalue == pytest.approx(1 / 21) and row.passed is True
+    assert "undefined in every draw" in row.detail
 
 
 def test_permutation_null_is_cached_by_procedure(tmp_path):
     from fixtures.cache import ActivationCache
-    from hypotheses.controls import cached_permutation_null
+    from evaluation.controls import cached_permutation_null
 
     cache = ActivationCache(tmp_path)
     acts = dataclasses.replace(MAIN, meta={"cache_key": "abc", "model_identity": "m"})
@@ -180,3 +180,41 @@ def test_permutation_null_is_cached_by_procedure(tmp_path):
     stricter = dataclasses.replace(claim, min_effect=2.0)  # another procedure: another entry
     cached_permutation_null(stricter, acts, n=10, seed=1, cache=cache)
     assert cache.events[-2].startswith("miss")
+
+
+def test_a_pair_subset_has_a_permutation_null_of_its_own(tmp_path):
+    from evaluation.controls import cached_permutation_null
+    from fixtures.cache import ActivationCache
+
+    cache = ActivationCache(tmp_path)
+    acts = dataclasses.replace(MAIN, meta={"cache_key": "abc", "model_identity": "m"})
+    claim = _claim()
+    cached_permutation_null(claim, acts, n=10, seed=1, cache=cache)
+    cached_permutation_null(claim, acts.subset(np.arange(12)), n=10, seed=1, cache=cache)
+    cached_permutation_null(claim, acts.subset(np.arange(12)), n=10, seed=1, cache=cache)
+    assert [e.split()[0] for e in cache.events] == ["miss", "write", "miss", "write", "hit"]
+
+
+def test_provider_serves_one_pair_subset_to_the_model_and_its_twins(monkeypatch, tmp_path):
+    """--correct-only: the subset is made once, in the provider, so the model, the random-weights
+    controls and everything computed from their activations analyse the same pairs."""
+    import fixtures.provider as provider_module
+    from fixtures.cache import ActivationCache
+    from fixtures.model.lazy import LazyModel
+    from fixtures.provider import ActivationProvider
+
+    served = {None: MAIN, 0: NULL}
+    monkeypatch.setattr(provider_module, "get_activations",
+                        lambda taskset, model, **kw: served[model.random_init_seed])
+    tasks = SimpleNamespace(name="core", sha256="core", pairs=[None] * N_PAIRS)
+    provider = ActivationProvider(LazyModel("tiny"), "plain", ActivationCache(tmp_path))
+    assert provider.get(tasks).n_pairs == N_PAIRS
+    keep = np.array([1, 4, 5, 9, 11, 20])
+    provider.restrict_to(tasks, keep)
+    main, twin = provider.get(tasks), provider.get(tasks, random_init_seed=0)
+    assert main.pair_ids == twin.pair_ids == tuple(f"p{i}" for i in keep)
+    np.testing.assert_array_equal(main.feature("attn_max"), MAIN.subset(keep).feature("attn_max"))
+    np.testing.assert_array_equal(twin.feature("attn_max"), NULL.subset(keep).feature("attn_max"))
+    assert main.meta["correct_only"] and provider.get_all(tasks).n_pairs == N_PAIRS
+    other = SimpleNamespace(name="other", sha256="other", pairs=[None] * N_PAIRS)
+    assert provider.get(other).n_pairs == N_PAIRS  # a set not derived from the main one: untouched

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from fixtures.activations import Activations
-from hypotheses.claims import ClaimFileError, load_claim
-from hypotheses.cross_model import (
+from evaluation.component_claim import ClaimFileError, load_claim
+from evaluation.agreement import (
     ModelProfile,
     NotEnoughModelsError,
     bootstrap_pairs,
@@ -20,9 +20,9 @@ from hypotheses.cross_model import (
     profiles_from_activations,
     profiles_from_record,
 )
-from hypotheses.cross_model_claim import ProfileKind, load_agreement_claim
-from hypotheses.evaluate import evaluate_claim, measure
-from hypotheses.plots_cross_model import agreement_heatmap, profile_overlay_plot
+from evaluation.agreement_claim import ProfileKind, load_agreement_claim
+from evaluation.components import evaluate_claim, measure
+from report.plots_agreement import agreement_heatmap, profile_overlay_plot
 from stats.profiles import agreement, normalized_depth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -315,7 +315,7 @@ def test_malformed_claim_files_name_the_file_and_every_key(tmp_path, edit, probl
 def tiny_activations():
     """Two tiny models of different depth and architecture on the core prompts (plain)."""
     from fixtures.capture import capture_activations
-    from fixtures.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
+    from fixtures.model.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
     from tasks.loader import load_tasks
 
     tasks, tokenizer = load_tasks("core"), build_tiny_tokenizer()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fixtures.activations import Activations
-from hypotheses.claims import Expectation, load_claim
-from hypotheses.evaluate import analyse_components, evaluate_claim
+from evaluation.component_claim import Expectation, load_claim
+from evaluation.components import analyse_components, evaluate_claim
 
 ROOT = Path(__file__).resolve().parents[1] / "hypotheses"
 N_PAIRS, L, H, N = 30, 6, 4, 50
@@ -109,23 +109,16 @@ def test_seed_changes_folds_not_full_data_statistics(acts):
     np.testing.assert_array_equal(a0.features["resid_norm_last"].pvalue, a1.features["resid_norm_last"].pvalue)
 
 
-def test_correct_only_restricts_pairs(acts):
-    class Beh:
-        def correct_pairs(self):
-            return np.arange(20)
-
-        def summary(self):
-            return {"n_pairs_both_correct": 20}
-
-    res = evaluate_claim(_claim("h1_layers"), acts, seed=0, model="m", behaviour=Beh(), correct_only=True)
+def test_a_pair_subset_is_analysed_alone(acts):
+    # --correct-only restricts the activations once, where they are made (fixtures.session);
+    # the claim then analyses exactly the pairs it is given.
+    res = evaluate_claim(_claim("h1_layers"), acts.subset(np.arange(20)), seed=0, model="m")
     assert res.figures["n_pairs"] == 20
-
-    class Few(Beh):
-        def correct_pairs(self):
-            return np.arange(4)
+    full = evaluate_claim(_claim("h1_layers"), acts, seed=0, model="m")
+    assert full.figures["n_pairs"] == acts.n_pairs
 
     with pytest.raises(ValueError, match="only 4 pairs"):
-        evaluate_claim(_claim("h1_layers"), acts, seed=0, model="m", behaviour=Few(), correct_only=True)
+        evaluate_claim(_claim("h1_layers"), acts.subset(np.arange(4)), seed=0, model="m")
 
 
 def test_record_is_json_ready(acts):

@@ -23,8 +23,8 @@ import pytest
 import torch
 
 from fixtures.hooks import active_hook_count
-from fixtures.interventions import Ablation, ablate, reference_means, resample_sources
-from fixtures.runner import RunContext, check_runner, pack
+from fixtures.intervention.ablation import Ablation, ablate, reference_means, resample_sources
+from fixtures.intervention.runner import RunContext, check_runner, pack
 
 TEXTS = ["<|im_start|>user\nWhat is the capital of France?<|im_end|>\n",
          "<|im_start|>user\nWho wrote Hamlet?<|im_end|>\n",
@@ -35,7 +35,7 @@ TEXTS = ["<|im_start|>user\nWhat is the capital of France?<|im_end|>\n",
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """These models are far too small to gain from intra-op threads; on a busy 2-core runner two
-    threads contend (fixtures.planted measured 10x), so the module runs single-threaded."""
+    threads contend (planted measured 10x), so the module runs single-threaded."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -44,7 +44,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from fixtures.tiny import build_tiny_model, build_tiny_tokenizer
+    from fixtures.model.tiny import build_tiny_model, build_tiny_tokenizer
 
     torch.manual_seed(0)
     return build_tiny_model(0), build_tiny_tokenizer()
@@ -52,11 +52,11 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def batch(tiny):
-    from fixtures.capture import _left_pad
+    from fixtures.capture import left_pad
 
     model, tok = tiny
     seqs = [tok(t)["input_ids"] for t in TEXTS]
-    return _left_pad(seqs, tok.pad_token_id)
+    return left_pad(seqs, tok.pad_token_id)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_neuron_means_match_the_capture(tiny, means):
 
 
 def test_batched_runs_agree_with_single_ablations(tiny, means):
-    from fixtures.intervention_runs import ablation_metrics, clean_run, record_sources
+    from fixtures.intervention.runs import ablation_metrics, clean_run, record_sources
 
     model, tok = tiny
     seqs = [tok(t)["input_ids"] for t in TEXTS]
@@ -185,7 +185,7 @@ def test_batched_runs_agree_with_single_ablations(tiny, means):
 
 
 def test_tracing_clean_into_clean_changes_nothing_and_final_restore_is_clean(tiny):
-    from fixtures.tracing import causal_trace, noise_scale, trace_item
+    from fixtures.intervention.tracing import causal_trace, noise_scale, trace_item
 
     model, tok = tiny
     texts = [t + "The answer is" for t in TEXTS[:3]]
@@ -203,7 +203,7 @@ def test_tracing_clean_into_clean_changes_nothing_and_final_restore_is_clean(tin
 
 
 def test_symmetric_replacement_keeps_length_and_changes_only_the_subject(tiny):
-    from fixtures.tracing import trace_item
+    from fixtures.intervention.tracing import trace_item
 
     _, tok = tiny
     ids = tuple(tok("<|im_start|>user\nWhat is the capital of Peru?<|im_end|>\nPeru")["input_ids"])
@@ -215,7 +215,7 @@ def test_symmetric_replacement_keeps_length_and_changes_only_the_subject(tiny):
 
 
 def test_answer_target_is_where_the_model_starts_the_answer(tiny):
-    from fixtures.answer_metrics import answer_targets, find_answer
+    from fixtures.intervention.answer_metrics import answer_targets, find_answer
     from tasks.schema import Prompt
 
     _, tok = tiny
@@ -231,7 +231,7 @@ def test_answer_target_is_where_the_model_starts_the_answer(tiny):
 
 @pytest.fixture(scope="module")
 def planted():
-    from fixtures.planted import build_planted_model, planted_activations, planted_prompts
+    from planted import build_planted_model, planted_activations, planted_prompts
 
     model = build_planted_model(0)
     pairs = planted_prompts(24, seed=3)
@@ -241,11 +241,11 @@ def planted():
 def _write_out(planted_model, texts, ablations, means):
     """Last layer's residual output, `write` coordinate (max |.| over positions), per condition
     and prompt; read before the final norm, which would mix in every other dimension."""
-    from fixtures.capture import _left_pad
+    from fixtures.capture import left_pad
     from fixtures.hooks import hooks
 
     model, tok = planted_model.model, planted_model.tokenizer
-    ids, mask, pos = _left_pad([tok(t)["input_ids"] for t in texts], tok.pad_token_id)
+    ids, mask, pos = left_pad([tok(t)["input_ids"] for t in texts], tok.pad_token_id)
     n = len(texts)
     ctx = RunContext(condition=torch.arange(len(ablations)).repeat_interleave(n), valid=mask.bool().repeat(len(ablations), 1))
     seen = {}
@@ -276,9 +276,9 @@ def test_planted_neurons_matter_and_random_neighbours_do_not(planted):
 
 
 def test_selected_planted_neurons_beat_layer_matched_random_sets(planted):
-    from hypotheses.claims import load_claim
-    from hypotheses.evaluate import analyse_components
-    from hypotheses.evaluate_interventions import random_matched, select_components
+    from evaluation.component_claim import load_claim
+    from evaluation.components import analyse_components
+    from evaluation.dissociation import random_matched, select_components
 
     planted_model, pairs, acts = planted
     claim = load_claim("hypotheses/h3_neurons/claim.yaml")
@@ -300,10 +300,12 @@ def test_selected_planted_neurons_beat_layer_matched_random_sets(planted):
 
 
 def test_intervention_claim_files_load_and_problems_are_listed_at_once(tmp_path):
-    from hypotheses.claims import ClaimFileError
-    from hypotheses.intervention_claims import discover_intervention_claims, load_intervention_claim
+    from evaluation.component_claim import ClaimFileError
+    from evaluation.discovery import discover
+    from evaluation.intervention_claim import load_intervention_claim
 
-    claims = {load_intervention_claim(p).id: load_intervention_claim(p) for p in discover_intervention_claims("hypotheses")}
+    claims = {load_intervention_claim(c.path).id: load_intervention_claim(c.path)
+              for c in discover(["hypotheses"]) if c.kind.name == "intervention"}
     assert claims["H5a"].draws >= 100 and claims["H5a"].k in claims["H5a"].dose_k
     assert claims["H5b"].site == "mlp" and claims["H5b"].replace_must_survive is True
     bad = tmp_path / "intervention.yaml"
@@ -320,8 +322,8 @@ def test_intervention_claim_files_load_and_problems_are_listed_at_once(tmp_path)
 
 
 def test_localization_stats_needs_a_real_early_peak():
-    from hypotheses.evaluate_interventions import random_matched
-    from hypotheses.evaluate_tracing import localization_stats
+    from evaluation.dissociation import random_matched
+    from evaluation.localization import localization_stats
 
     rng = np.random.default_rng(0)
     early = np.zeros((10, 12))
@@ -343,8 +345,8 @@ def test_reference_means_are_cached_under_their_own_key(tmp_path):
     import dataclasses
 
     from fixtures.cache import ActivationCache
-    from fixtures.interventions import get_reference_means
-    from fixtures.lazy_model import LazyModel
+    from fixtures.intervention.ablation import get_reference_means
+    from fixtures.model.lazy import LazyModel
     from tasks.loader import load_tasks
 
     core = load_tasks("core")

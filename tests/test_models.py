@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures import model_files
-from fixtures.model_convert import CONVERSION_FORMAT, find_converted
-from fixtures.model_files import (ChecksumMismatchError, ModelFileError, PackagedGguf, SplitGguf,
+from fixtures.model import files as model_files
+from fixtures.model.convert import CONVERSION_FORMAT, find_converted
+from fixtures.model.files import (ChecksumMismatchError, ModelFileError, PackagedGguf, SplitGguf,
                                   file_sha256)
-from fixtures.models import (MODEL_ALIASES, ModelSpec, ModelSpecError, cache_root, ensure_converted,
+from fixtures.model.loading import (MODEL_ALIASES, ModelSpec, ModelSpecError, cache_root, ensure_converted,
                              load_config, load_model, load_tokenizer, model_identity, model_info,
                              resolve_device, resolve_dtype, resolve_model)
 
@@ -240,16 +240,16 @@ def test_model_identity_loads_no_weights(tmp_path: Path, monkeypatch: pytest.Mon
 
     import transformers
 
-    import fixtures.models
-    import fixtures.tiny
+    import fixtures.model.loading
+    import fixtures.model.tiny
 
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("model_identity must not load or build a model")
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", forbidden)
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_config", forbidden)
-    monkeypatch.setattr(fixtures.tiny, "build_tiny_model", forbidden)
-    monkeypatch.setattr(fixtures.models, "convert_gguf", forbidden)
+    monkeypatch.setattr(fixtures.model.tiny, "build_tiny_model", forbidden)
+    monkeypatch.setattr(fixtures.model.loading, "convert_gguf", forbidden)
 
     assert model_identity(resolve_model("tiny")).startswith("tiny:")
     assert model_identity(resolve_model(str(local))).startswith("local:")
@@ -354,13 +354,13 @@ def test_dtype_is_applied() -> None:
 
 
 def test_missing_pad_token_reuses_eos() -> None:
-    from fixtures.models import _prepare_tokenizer
-    from fixtures.tiny import build_tiny_tokenizer
+    from fixtures.model.loading import prepare_tokenizer
+    from fixtures.model.tiny import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer()
     tok.pad_token = None
     tok.padding_side = "right"
-    tok = _prepare_tokenizer(tok)
+    tok = prepare_tokenizer(tok)
     assert tok.pad_token == tok.eos_token and tok.padding_side == "left"
     assert len(tok) == len(build_tiny_tokenizer())  # no token added, embeddings unchanged
 

@@ -6,7 +6,7 @@ import pytest
 
 from fixtures.cache import ActivationCache
 from fixtures.parity import PARITY_CHECKS, cached_parity, relative_error, run_parity
-from fixtures.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
+from fixtures.model.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
 
 TEXTS = ["What is the capital of France?", "Hi",
          "If Bern is the capital of Switzerland and Switzerland is in Europe, what continent is Bern in?"]
@@ -65,7 +65,7 @@ def test_unknown_check_is_named(tiny):
 
 
 def test_cached_parity_needs_no_model_when_warm(tmp_path):
-    from fixtures.lazy_model import LazyModel
+    from fixtures.model.lazy import LazyModel
 
     cache = ActivationCache(tmp_path)
     lazy = LazyModel("tiny")

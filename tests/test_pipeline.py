@@ -102,7 +102,7 @@ def test_malformed_claim_errors_alone(run, tmp_path):
 
 COUNT_LOADS_PLUGIN = '''
 import os
-import fixtures.models as models
+import fixtures.model.loading as models
 
 _real = models.load_model
 
@@ -172,7 +172,7 @@ def test_cross_model_correct_only_uses_each_models_correct_pairs(tmp_path):
     env = {**os.environ, "CIRCUIT_HYPOTHESES_CACHE": str(tmp_path / "cache")}
     env.pop("PYTEST_ADDOPTS", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "hypotheses/test_cross_model.py", "--model", "tiny,tiny:1",
+        [sys.executable, "-m", "pytest", "hypotheses/test_claims.py", "-k", "test_run_claim", "--model", "tiny,tiny:1",
          "--correct-only", "-q", "-p", "no:cacheprovider", "--report-dir", str(tmp_path / "rep")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
     )

@@ -1,9 +1,9 @@
 """The suite validating itself: recover a planted ground truth, and find nothing without it.
 
-`fixtures.planted` builds a tiny Qwen2 model whose marker-specialized layers, heads and
+`planted` builds a tiny Qwen2 model whose marker-specialized layers, heads and
 neurons are known by construction, and prompt pairs that differ only in the marker. The
 shipped claims H1 (layers), H2 (heads) and H3 (neurons) are run unchanged through
-`hypotheses.evaluate.analyse_components`:
+`evaluation.components.analyse_components`:
 
 * with the marker on one side, the components they call specialized must match the planted
   ones with precision and recall >= 0.9 at every level;
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from fixtures.planted import (
+from planted import (
     CONDITIONS,
     MARKER,
     NEUTRAL,
@@ -33,9 +33,9 @@ from fixtures.planted import (
     planted_prompts,
     recovery,
 )
-from fixtures.tiny import build_tiny_tokenizer
-from hypotheses.claims import Claim, load_claim
-from hypotheses.evaluate import analyse_components, component_name
+from fixtures.model.tiny import build_tiny_tokenizer
+from evaluation.component_claim import Claim, load_claim
+from evaluation.components import analyse_components, component_name
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIM_FILES = {"layer": "hypotheses/h1_layers/claim.yaml", "head": "hypotheses/h2_heads/claim.yaml",

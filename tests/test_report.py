@@ -18,16 +18,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hypotheses import plots
-from hypotheses.evidence import RESULT_KEY, RESULTS_KEY, record_result, slugify
-from hypotheses.report import CLAIMS_DIR
+from fixtures.options import shipped_claims_dir
+from report import plots_components as plots
+from report.plots import PLOTS_BY_KIND, plots_for
+from report.evidence import RESULT_KEY, RESULTS_KEY, record_result, slugify
 
 pytest_plugins = ["pytester"]
 
+CLAIMS_DIR = shipped_claims_dir()
 ROOT = CLAIMS_DIR.parent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MODEL = "org/tiny-model"
-# The outer run imported hypotheses.report already, so the inner run cannot rewrite its asserts.
+# The outer run imported report.plugin already, so the inner run cannot rewrite its asserts.
 QUIET = ("-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning")
 CASES = [("layer", "supported"), ("head", "confounded"), ("neuron", "refuted"),
          ("depth", "supported")]
@@ -38,7 +40,7 @@ def make_result(level, verdict, model="org/tiny-model"):
     import numpy as np
     import pandas as pd
 
-    from hypotheses.result import ClaimResult, ComparisonRow
+    from evaluation.result import ClaimResult, ComparisonRow, ControlRow
 
     rng = np.random.default_rng(0)
     n_layers, n_heads, n_neurons = 12, 8, 1024
@@ -63,10 +65,10 @@ def make_result(level, verdict, model="org/tiny-model"):
         profiles["control:random-weights:count_per_layer"] = np.clip(per_layer + 1, 0, n_heads)
         profiles["control:surface-only:count_per_layer"] = np.clip(per_layer - 1, 0, n_heads)
         controls = [
-            {"name": "random-weights", "count": int(per_layer.sum() + 9), "passed": False,
-             "detail": "max over 3 seeds"},
-            {"name": "surface-only", "count": int(per_layer.sum() - 7), "passed": True,
-             "overlap": 0.41, "detail": "recall vs recall + filler"},
+            ControlRow(name="random-weights", control="random_weights", count=int(per_layer.sum() + 9),
+                       passed=False, detail="max over 3 seeds"),
+            ControlRow(name="surface-only", control="surface_only", count=int(per_layer.sum() - 7), passed=True,
+                       overlap=0.41, detail="recall vs recall + filler"),
         ]
     if level == "depth":
         depth = np.linspace(0, 1, 6)
@@ -99,14 +101,11 @@ def make_result(level, verdict, model="org/tiny-model"):
 
 INNER_CONFTEST = """
 import pytest
-from fixtures.options import RUN_OPTIONS, add_options, read_options
-from hypotheses.evidence import set_run_metadata
+from report.evidence import set_run_metadata
 
-def pytest_addoption(parser):
-    add_options(parser)
-
-def pytest_configure(config):
-    config.stash[RUN_OPTIONS] = read_options(config)
+# The suite's options and RunOptions, as an installed suite registers them (skipped when the
+# pytest11 entry point already did).
+pytest_plugins = ["fixtures.plugin"]
 
 @pytest.fixture(scope="session", autouse=True)
 def run_metadata(pytestconfig):
@@ -138,12 +137,12 @@ def inner_run(pytester):
     pytester.syspathinsert(str(ROOT))
     pytester.makeconftest(INNER_CONFTEST)
     source = inspect.getsource(make_result)
-    pytester.makepyfile(test_inner_claims="import pytest\nfrom hypotheses.evidence import "
+    pytester.makepyfile(test_inner_claims="import pytest\nfrom report.evidence import "
                         "record_result\n\n" + source + INNER_TESTS.format(cases=CASES))
     # stands for a claim file that fails validation at collection
     pytester.makepyfile(test_broken="raise ValueError(\"claim.yaml: unknown key 'alpah'\")")
     report_dir = pytester.path / "out"
-    run = pytester.runpytest("-p", "hypotheses.report", "--model", MODEL,
+    run = pytester.runpytest("-p", "report.plugin", "--model", MODEL,
                              "--report-dir", str(report_dir),
                              "--html", str(report_dir / "report.html"), "--self-contained-html",
                              "--continue-on-collection-errors", *QUIET)
@@ -183,7 +182,7 @@ def test_plot_is_a_small_png(level, draw):
     ("depth", ["Profile over depth"]),
 ])
 def test_plots_for_picks_the_plots_the_profiles_support(level, titles):
-    assert [title for title, _ in plots.plots_for(make_result(level, "supported"))] == titles
+    assert [title for title, _ in plots_for(make_result(level, "supported"))] == titles
 
 
 def test_neuron_arrays_get_no_heatmap_whatever_their_width():
@@ -201,7 +200,7 @@ def test_neuron_arrays_get_no_heatmap_whatever_their_width():
 def test_plots_without_profiles_are_skipped():
     result = make_result("layer", "supported")
     result.profiles = {}
-    assert plots.plots_for(result) == []
+    assert plots_for(result) == []
 
 
 def test_plot_rejects_mismatched_shapes():
@@ -209,6 +208,63 @@ def test_plot_rejects_mismatched_shapes():
     result.profiles["specialized"] = np.zeros(3, dtype=bool)
     with pytest.raises(ValueError, match="specialized"):
         plots.layer_effect_plot(result)
+
+
+def _agreement_result():
+    from evaluation.agreement import ModelProfile, evaluate_h4
+    from evaluation.agreement_claim import load_agreement_claim
+
+    claim = load_agreement_claim(CLAIMS_DIR / "h4_cross_architecture" / "model_agreement.yaml")
+    rng = np.random.default_rng(0)
+    kinds = [f"{source} {name}" for source, names in (("H1", ["effect:resid_norm_last"]),
+                                                       ("H2", ["frac_recall", "frac_reasoning"]),
+                                                       ("H3", ["frac_recall", "frac_reasoning"]))
+             for name in names]
+    bundles = [ModelProfile(name, "arch", n, {k: rng.random(n) for k in kinds}) for name, n in (("a", 12), ("b", 16))]
+    return evaluate_h4(claim, bundles, seed=0)
+
+
+def _intervention_result():
+    from evaluation.result import ClaimResult
+
+    rng = np.random.default_rng(0)
+    depth = np.linspace(0, 1, 10)
+    profiles = {"trace_depth": depth, "trace_heatmap:recall": rng.random((2, 10))}
+    for name in ("noise", "replace"):
+        curve = rng.random(10)
+        profiles.update({f"trace_curve:{name}": curve, f"trace_lo:{name}": curve - 0.1, f"trace_hi:{name}": curve + 0.1})
+    for d in ("recall", "reasoning"):
+        k = np.array([1.0, 2.0, 4.0, 8.0])
+        profiles.update({f"dose:{d}:k": k, f"dose:{d}:sel": rng.normal(size=4), f"dose:{d}:lo": -np.ones(4),
+                         f"dose:{d}:med": np.zeros(4), f"dose:{d}:hi": np.ones(4),
+                         f"null:{d}": rng.normal(size=100), f"null_observed:{d}": np.array([0.5])})
+    return ClaimResult(claim_id="H5", title="t", statement="s", level="head", model="m", verdict="refuted",
+                       message="m", profiles=profiles, meta={"trace_rows": ["mlp @ subject_last", "mlp @ last"],
+                                                             "max_depth": 0.5}, kind="intervention")
+
+
+def test_every_claim_kind_has_registered_plots():
+    from evaluation.kinds import KINDS
+
+    assert {kind.name for kind in KINDS} == set(PLOTS_BY_KIND)
+    assert all(PLOTS_BY_KIND[kind.name] for kind in KINDS)
+
+
+@pytest.mark.parametrize("kind", ["component", "intervention", "model_agreement"])
+def test_each_shipped_kinds_card_carries_its_plots(kind):
+    # The card is rendered by the plugin's own code path; an H4 card once had no plots at all.
+    from report.evidence import compact_record
+    from report.plugin import card_html
+
+    result = {"component": lambda: make_result("head", "supported"), "intervention": _intervention_result,
+              "model_agreement": _agreement_result}[kind]()
+    assert result.kind == kind
+    page = card_html(result, compact_record(result.to_record()))
+    titles = [title for title, draw in PLOTS_BY_KIND[kind]]
+    drawn = [title for title in titles if html.escape(title) in page]
+    assert drawn and page.count("data:image/png;base64,") == len(plots_for(result)) >= 2
+    if kind != "component":  # these results carry every profile their kind's plots draw
+        assert [title for title, _ in plots_for(result)] == titles
 
 
 # ---- record_result -------------------------------------------------------------------------
@@ -333,12 +389,12 @@ def test_component_csvs_match_the_tables(inner_run):
 
 def test_passing_test_with_a_failing_verdict_warns(pytester):
     pytester.syspathinsert(str(ROOT))
-    pytester.makepyfile(test_inner_claims="from hypotheses.evidence import record_result\n\n"
+    pytester.makepyfile(test_inner_claims="from report.evidence import record_result\n\n"
                         + inspect.getsource(make_result) + """
 def test_forgets_to_assert(request):
     record_result(request, make_result("layer", "refuted"))
 """)
-    run = pytester.runpytest("-p", "hypotheses.report", *QUIET)
+    run = pytester.runpytest("-p", "report.plugin", *QUIET)
     run.assert_outcomes(passed=1, warnings=1)
     run.stdout.fnmatch_lines(["*H1 recorded verdict 'refuted' but the test passed*"])
     assert not (pytester.path / "reports").exists()  # not a claim run, no --html: no files
@@ -347,18 +403,18 @@ def test_forgets_to_assert(request):
 # ---- when a report is written by default ---------------------------------------------------
 
 def test_claim_run_defaults_to_a_self_contained_report(pytester):
-    config = pytester.parseconfigure(str(CLAIMS_DIR), "-p", "hypotheses.report", "--noconftest")
+    config = pytester.parseconfigure(str(CLAIMS_DIR), "-p", "report.plugin", "--noconftest")
     assert Path(config.option.htmlpath) == pytester.path / "reports" / "report.html"
     assert config.option.self_contained_html
 
 
 def test_explicit_html_path_is_kept_and_made_self_contained(pytester):
-    config = pytester.parseconfigure(str(CLAIMS_DIR), "-p", "hypotheses.report", "--noconftest",
+    config = pytester.parseconfigure(str(CLAIMS_DIR), "-p", "report.plugin", "--noconftest",
                                      "--html", "elsewhere/r.html")
     assert config.option.htmlpath == "elsewhere/r.html" and config.option.self_contained_html
 
 
 def test_suite_tests_run_writes_no_report(pytester):
-    config = pytester.parseconfigure(str(ROOT / "tests"), "-p", "hypotheses.report",
+    config = pytester.parseconfigure(str(ROOT / "tests"), "-p", "report.plugin",
                                      "--noconftest")
     assert config.option.htmlpath is None and not config.option.self_contained_html

@@ -8,8 +8,8 @@ import pytest
 from fixtures.activations import get_activations
 from fixtures.behaviour import get_behaviour
 from fixtures.cache import ActivationCache
-from fixtures.lazy_model import LazyModel
-from fixtures.tiny import build_tiny_tokenizer
+from fixtures.model.lazy import LazyModel
+from fixtures.model.tiny import build_tiny_tokenizer
 from fixtures.tokenizer_memo import TokenizerMemo, memo_path
 from tasks.formatting import format_prompt, resolve_prompt_format
 from tasks.loader import load_tasks

@@ -1,0 +1,239 @@
+"""The cross-model agreement claim (H4) as data: its YAML schema, validation and record.
+
+Contents
+--------
+REQUIRED_KEYS, OPTIONAL_KEYS : the keys of an agreement claim file.
+PROFILES_BY_LEVEL            : per-layer profiles a per-model claim yields, by component level.
+ProfileKind                  : one compared profile, e.g. ``H2 frac_recall``.
+AgreementClaim               : the frozen record (thresholds, sources, kinds).
+load_agreement_claim         : `AgreementClaim.from_yaml`, the one entry point.
+
+An agreement claim is not named ``claim.yaml``: those files are collected by the per-model
+test module and follow `evaluation.component_claim`. It lists which per-model claims feed it
+(``sources``: claim id -> claim file, relative to this file) and which of their per-layer
+profiles must agree; errors are `evaluation.component_claim.ClaimFileError`, every problem at once.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evaluation.component_claim import Claim, load_claim
+from evaluation.schema import (
+    ClaimFileError,
+    check_keys,
+    field_number,
+    field_text,
+    read_yaml,
+)
+from stats.profiles import METHOD_ALIASES, NULLS
+
+REQUIRED_KEYS = ("id", "title", "statement", "sources", "profiles", "grid_points", "threshold",
+                 "alpha", "n_permutations", "n_bootstrap", "reported")
+OPTIONAL_KEYS = ("method", "permutation_null", "ci_level", "notes")
+KIND_KEYS = ("claim", "profile")
+FRACTION_PROFILES = ("frac_recall", "frac_reasoning", "frac_mixed")
+# The smallest attainable permutation p is 1/(n+1); 1000 draws also keep its Monte Carlo
+# error near alpha small (sd ~ sqrt(0.05 * 0.95 / 1000) ~ 0.007 at p = 0.05).
+MIN_PERMUTATIONS = 1000
+
+
+def profiles_for(claim: Claim) -> tuple[str, ...]:
+    """Per-layer profiles `evaluation.components.measure` yields for `claim` ([L] arrays)."""
+    if claim.component_level == "layer":
+        return tuple(f"effect:{feature}" for feature in claim.features)
+    return FRACTION_PROFILES
+
+
+PROFILES_BY_LEVEL = {"layer": "effect:<feature> (signed effect size per layer)",
+                     "head": ", ".join(FRACTION_PROFILES), "neuron": ", ".join(FRACTION_PROFILES)}
+
+
+@dataclass(frozen=True)
+class ProfileKind:
+    """One compared per-layer profile: `profile` of per-model claim `claim`."""
+
+    claim: str
+    profile: str
+
+    @property
+    def name(self) -> str:
+        """``"H2 frac_recall"``: the key of this profile in a `ModelProfile`."""
+        return f"{self.claim} {self.profile}"
+
+
+@dataclass(frozen=True)
+class AgreementClaim:
+    """A claim that per-layer profiles agree across models, loaded from YAML.
+
+    Attributes
+    ----------
+    kinds : tuple of ProfileKind
+        Profiles compared; the claim holds only if every kind agrees for every model pair.
+    sources : dict claim id -> Claim
+        The per-model claims whose profiles are compared (loaded and validated).
+    grid_points : int
+        Points of the common normalized-depth grid.
+    method : str
+        "spearman" or "pearson".
+    threshold : float
+        Every pairwise correlation must be >= threshold.
+    alpha : float
+        Every pairwise layer-permutation p-value must be < alpha.
+    n_permutations, n_bootstrap : int
+        Permutation draws per pair and kind; bootstrap resamples of prompt pairs per model.
+    null : str
+        Layer-permutation null ("shuffle" or "cyclic_shift").
+    ci_level : float
+        Level of the bootstrap interval of each correlation.
+    """
+
+    id: str
+    title: str
+    statement: str
+    kinds: tuple[ProfileKind, ...]
+    sources: dict[str, Claim] = field(compare=False)
+    grid_points: int
+    method: str
+    threshold: float
+    alpha: float
+    n_permutations: int
+    null: str
+    n_bootstrap: int
+    ci_level: float
+    reported: dict
+    path: Path
+    notes: str = ""
+
+    def describe(self) -> str:
+        """The decision rule in one line."""
+        return (f"every pairwise {self.method} >= {self.threshold:g} and layer-permutation "
+                f"p < {self.alpha:g}, for each of {len(self.kinds)} profiles")
+
+    def thresholds(self) -> dict:
+        return {"method": self.method, "threshold": self.threshold, "alpha": self.alpha,
+                "n_permutations": self.n_permutations, "null": self.null,
+                "grid_points": self.grid_points, "n_bootstrap": self.n_bootstrap,
+                "ci_level": self.ci_level, "profiles": [k.name for k in self.kinds],
+                "expectation": self.describe()}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> AgreementClaim:
+        return load_agreement_claim(path)
+
+
+def _load_sources(raw: Any, base: Path, problems: list[str]) -> dict[str, Claim]:
+    if not isinstance(raw, dict) or not raw:
+        problems.append(f"`sources` must map claim ids to claim files (e.g. H1: ../h1_layers/claim.yaml), "
+                        f"got {raw!r}")
+        return {}
+    out = {}
+    for cid, rel in raw.items():
+        if not isinstance(rel, str) or not rel.strip():
+            problems.append(f"`sources.{cid}` must be a path to a claim file, got {rel!r}")
+            continue
+        path = (base / rel).resolve()
+        try:
+            claim = load_claim(path)
+        except ClaimFileError as exc:
+            problems.append(f"`sources.{cid}`: {exc}")
+            continue
+        if claim.id != str(cid):
+            problems.append(f"`sources.{cid}` points to {path}, whose id is {claim.id!r}")
+            continue
+        out[str(cid)] = claim
+    return out
+
+
+def _parse_kinds(raw: Any, sources: dict[str, Claim], source_keys: list[str],
+                 problems: list[str]) -> tuple[ProfileKind, ...]:
+    if not isinstance(raw, list) or not raw:
+        problems.append("`profiles` must be a non-empty list of {claim: <id>, profile: <name>}; "
+                        f"names by level: {PROFILES_BY_LEVEL}")
+        return ()
+    kinds: list[ProfileKind] = []
+    for i, item in enumerate(raw):
+        where = f"profiles[{i}]"
+        spec = check_keys(item, where, KIND_KEYS, (), problems)
+        cid, name = spec.get("claim"), spec.get("profile")
+        if cid is None or name is None:
+            continue
+        if str(cid) not in source_keys:
+            problems.append(f"`{where}.claim` is {cid!r}; allowed (the keys of `sources`): {', '.join(source_keys)}")
+            continue
+        if str(cid) in sources and name not in profiles_for(sources[str(cid)]):
+            allowed = profiles_for(sources[str(cid)])
+            problems.append(f"`{where}.profile` is {name!r}; {cid} yields: {', '.join(allowed)}")
+            continue
+        kind = ProfileKind(str(cid), str(name))
+        if kind in kinds:
+            problems.append(f"`{where}` repeats {kind.name!r}")
+            continue
+        kinds.append(kind)
+    return tuple(kinds)
+
+
+def load_agreement_claim(path: str | Path) -> AgreementClaim:
+    """Load and validate an agreement claim file (and the per-model claims it names).
+
+    Raises
+    ------
+    ClaimFileError
+        Every missing/unknown key, wrong type, out-of-range value and unusable source, with
+        the file.
+
+    Examples
+    --------
+    >>> claim = load_agreement_claim("hypotheses/h4_cross_architecture/model_agreement.yaml")  # doctest: +SKIP
+    >>> [k.name for k in claim.kinds][:2]                                                       # doctest: +SKIP
+    ['H1 effect:resid_norm_last', 'H2 frac_recall']
+    """
+    path = Path(path)
+    data = read_yaml(path)
+    if data is None:
+        raise ClaimFileError(path, ["the file is empty"])
+    problems: list[str] = []
+    data = check_keys(data, "", REQUIRED_KEYS, OPTIONAL_KEYS, problems)
+    if not data:
+        raise ClaimFileError(path, problems or ["the file is empty"])
+    out: dict[str, Any] = {"path": path}
+    for key in ("id", "title", "statement"):
+        out[key] = field_text(data, key, problems)
+    sources = _load_sources(data["sources"], path.parent, problems) if "sources" in data else {}
+    source_keys = [str(k) for k in data["sources"]] if isinstance(data.get("sources"), dict) else []
+    out["sources"] = sources
+    out["kinds"] = _parse_kinds(data["profiles"], sources, source_keys, problems) if "profiles" in data else ()
+    out["grid_points"] = field_number(data, "grid_points", problems, low=3, high=10_000, closed_low=True, integer=True)
+    out["threshold"] = field_number(data, "threshold", problems, low=-1.0, high=1.0, closed_low=True, closed_high=True)
+    out["alpha"] = field_number(data, "alpha", problems, low=0.0, high=1.0)
+    out["n_permutations"] = field_number(data, "n_permutations", problems, low=MIN_PERMUTATIONS, high=1e8,
+                                    closed_low=True, integer=True)
+    out["n_bootstrap"] = field_number(data, "n_bootstrap", problems, low=0, high=1e6, closed_low=True, integer=True)
+    level = data.get("ci_level", 0.95)
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        problems.append(f"`ci_level` must be a number in (0, 1), got {level!r}")
+    out["ci_level"] = float(level) if isinstance(level, (int, float)) else math.nan
+    method = data.get("method", "spearman")
+    if not isinstance(method, str) or method.strip().lower() not in METHOD_ALIASES:
+        problems.append(f"`method` is {method!r}; allowed: {', '.join(sorted(METHOD_ALIASES))}")
+    else:
+        out["method"] = METHOD_ALIASES[method.strip().lower()]
+    # Not `null`: YAML reads that key as None.
+    null = data.get("permutation_null", "shuffle")
+    if null not in NULLS:
+        problems.append(f"`permutation_null` is {null!r}; allowed: {', '.join(NULLS)}")
+    out["null"] = null
+    alpha, n_perm = out["alpha"], out["n_permutations"]
+    if alpha is not None and n_perm is not None and 1 / (n_perm + 1) >= alpha:
+        problems.append(f"`n_permutations` {n_perm} cannot give p < alpha {alpha:g}; need more than {1 / alpha - 1:g}")
+    reported = data.get("reported", {})
+    if not isinstance(reported, dict):
+        problems.append(f"`reported` must be a mapping (may be empty: {{}}), got {reported!r}")
+    out["reported"] = reported if isinstance(reported, dict) else {}
+    notes = data.get("notes", "")
+    out["notes"] = notes if isinstance(notes, str) else str(notes)
+    if problems:
+        raise ClaimFileError(path, problems)
+    return AgreementClaim(**out)

@@ -1,0 +1,290 @@
+"""Claims as data: the YAML schema, its validation, and the frozen `Claim` record.
+
+Contents
+--------
+FEATURES_BY_LEVEL : captured arrays a claim may test at each component level.
+TESTS, CORRECTIONS, MEASURES, OPS : the allowed values of the corresponding keys.
+ClaimFileError    : every problem of one claim file, named with file and key.
+Expectation, CrossValidation, DepthSpec, Claim : the frozen records.
+load_claim        : `Claim.from_yaml`, the one entry point.
+
+A claim file lists what is measured and what decides the verdict; it never states a result.
+All problems of a file are reported at once, so a user fixes a file in one go.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evaluation.schema import (
+    ClaimFileError,
+    check_keys,
+    field_choice,
+    field_number,
+    field_text,
+    read_yaml,
+)
+
+FEATURES_BY_LEVEL: dict[str, tuple[str, ...]] = {
+    "layer": ("resid_norm_last", "resid_norm_mean"),
+    "head": ("attn_entropy", "attn_max", "attn_first", "head_write_norm", "head_in_norm"),
+    "neuron": ("mlp_mean", "mlp_last", "mlp_sparsity"),
+}
+LEVELS = ("layer", "head", "neuron", "depth")
+TESTS = ("mann_whitney", "welch_t", "paired_t", "wilcoxon_paired", "covariate_adjusted")
+PAIRED_TESTS = ("paired_t", "wilcoxon_paired")
+EFFECT_SIZES = ("cohens_d", "hedges_g", "paired_d")
+CORRECTIONS = ("none", "fdr_bh", "fdr_by", "holm", "bonferroni")
+CORRECTION_ALIASES = {"bh": "fdr_bh", "benjamini-hochberg": "fdr_bh", "by": "fdr_by",
+                      "bonf": "bonferroni", "holm-bonferroni": "holm", "": "none"}
+MEASURES = ("fraction_specialized", "count_specialized", "fraction_cv_consistent",
+            "count_cv_consistent", "depth_pvalue")
+OPS: dict[str, Any] = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+
+REQUIRED_KEYS = ("id", "title", "statement", "level", "features", "test", "alpha", "correction",
+                 "min_effect", "cv", "expect", "reported")
+OPTIONAL_KEYS = ("effect_size", "depth", "controls", "top_k", "notes")
+CV_KEYS = ("folds", "min_consistency", "required")
+EXPECT_KEYS = ("measure", "op", "value")
+DEPTH_KEYS = ("source", "alternative")
+CONTROL_KEYS = ("random_weights", "surface_only", "length_matched", "permutation")
+SURFACE_CONTRASTS = ("recall_filler", "reasoning_reworded")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What decides the verdict: ``measure op value`` (e.g. fraction_specialized >= 0.5)."""
+
+    measure: str
+    op: str
+    value: float
+
+    def holds(self, measured: float) -> bool:
+        return bool(OPS[self.op](measured, self.value))
+
+    def describe(self) -> str:
+        return f"{self.measure} {self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """k folds over pairs; `required` makes consistency part of being specialized."""
+
+    folds: int
+    min_consistency: float
+    required: bool
+
+
+@dataclass(frozen=True)
+class DepthSpec:
+    """For a depth claim: which component level feeds it, and the tested direction."""
+
+    source: str
+    alternative: str
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The controls a claim must beat (see `evaluation.controls`); None = control off.
+
+    Attributes
+    ----------
+    random_weights : tuple of int or None
+        Seeds of randomly initialised models of the same architecture and tokenizer.
+    surface_only : tuple of str or None
+        Same-task contrasts differing only in surface form: recall_filler, reasoning_reworded.
+    length_matched : bool or None
+        Measure again on length-matched prompts; True = the claim must still meet its expectation.
+    permutation : (n_permutations, alpha) or None
+        Within-pair label-swap null of the claim's measure; its empirical p must be < alpha.
+    """
+
+    random_weights: tuple[int, ...] | None = None
+    surface_only: tuple[str, ...] | None = None
+    length_matched: bool | None = None
+    permutation: tuple[int, float] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(k for k in CONTROL_KEYS if getattr(self, k) is not None)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One research claim, loaded from ``hypotheses/<slug>/claim.yaml``."""
+
+    id: str
+    title: str
+    statement: str
+    level: str
+    features: tuple[str, ...]
+    test: str
+    alpha: float
+    correction: str
+    min_effect: float
+    cv: CrossValidation
+    expect: Expectation
+    reported: dict
+    effect_size: str
+    path: Path
+    depth: DepthSpec | None = None
+    controls: Controls = field(default_factory=Controls)
+    top_k: int = 3
+    notes: str = ""
+
+    @property
+    def component_level(self) -> str:
+        """The level whose components are tested (a depth claim tests its `depth.source`)."""
+        return self.depth.source if self.depth is not None else self.level
+
+    @property
+    def paired(self) -> bool:
+        return self.test in PAIRED_TESTS
+
+    def thresholds(self) -> dict:
+        return {"test": self.test, "alpha": self.alpha, "correction": self.correction,
+                "min_effect": self.min_effect, "effect_size": self.effect_size,
+                "folds": self.cv.folds, "min_consistency": self.cv.min_consistency,
+                "consistency_required": self.cv.required, "expectation": self.expect.describe()}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Claim:
+        return load_claim(path)
+
+
+def _parse(data: dict, path: Path, problems: list[str]) -> dict:
+    out: dict[str, Any] = {"path": path}
+    for key in ("id", "title", "statement"):
+        out[key] = field_text(data, key, problems)
+    out["level"] = field_choice(data.get("level"), "level", LEVELS, problems)
+
+    depth = None
+    if out["level"] == "depth":
+        spec = check_keys(data.get("depth"), "depth", DEPTH_KEYS, (), problems)
+        source = field_choice(spec.get("source"), "depth.source", tuple(FEATURES_BY_LEVEL), problems)
+        alt = field_choice(spec.get("alternative"), "depth.alternative", ("greater", "less", "two-sided"), problems)
+        depth = DepthSpec(source, alt) if source and alt else None
+    elif "depth" in data:
+        problems.append("`depth` is only allowed when `level` is depth")
+    out["depth"] = depth
+    component_level = depth.source if depth else out["level"]
+
+    features = data.get("features")
+    allowed = FEATURES_BY_LEVEL.get(component_level or "", ())
+    if "features" in data and (not isinstance(features, list) or not features):
+        problems.append(f"`features` must be a non-empty list; allowed for level {component_level!r}: {list(allowed)}")
+        features = []
+    for feat in features or []:
+        if allowed and feat not in allowed:
+            problems.append(f"unknown feature {feat!r} for level {component_level!r}; allowed: {', '.join(allowed)}")
+    out["features"] = tuple(features or ())
+
+    out["test"] = field_choice(data.get("test"), "test", TESTS, problems)
+    out["alpha"] = field_number(data, "alpha", problems, low=0.0, high=1.0)
+    correction = data.get("correction")
+    correction = CORRECTION_ALIASES.get(str(correction).lower(), correction) if correction is not None else None
+    out["correction"] = field_choice(correction, "correction", CORRECTIONS, problems)
+    out["min_effect"] = field_number(data, "min_effect", problems, low=0.0, high=math.inf, closed_low=True)
+
+    default_effect = "paired_d" if out["test"] in PAIRED_TESTS else "cohens_d"
+    out["effect_size"] = field_choice(data.get("effect_size", default_effect), "effect_size", EFFECT_SIZES, problems)
+
+    cv = check_keys(data["cv"], "cv", CV_KEYS, (), problems) if "cv" in data else {}
+    folds = field_number(cv, "folds", problems, low=2, high=1000, closed_low=True, integer=True) if cv else None
+    cons = field_number(cv, "min_consistency", problems, low=0.0, high=1.0, closed_low=True, closed_high=True) if cv else None
+    required = cv.get("required") if cv else None
+    if cv and not isinstance(required, bool):
+        problems.append(f"`cv.required` must be true or false, got {required!r}")
+    out["cv"] = CrossValidation(folds, cons, required) if None not in (folds, cons) and isinstance(required, bool) else None
+
+    exp = check_keys(data["expect"], "expect", EXPECT_KEYS, (), problems) if "expect" in data else {}
+    measure = field_choice(exp.get("measure"), "expect.measure", MEASURES, problems) if exp else None
+    op = field_choice(exp.get("op"), "expect.op", tuple(OPS), problems) if exp else None
+    value = exp.get("value") if exp else None
+    if exp and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        problems.append(f"`expect.value` must be a number, got {value!r}")
+        value = None
+    if measure == "depth_pvalue" and out["level"] != "depth":
+        problems.append("`expect.measure` depth_pvalue needs `level: depth`")
+    out["expect"] = Expectation(measure, op, float(value)) if None not in (measure, op, value) else None
+
+    reported = data.get("reported", {})
+    if not isinstance(reported, dict):
+        problems.append(f"`reported` must be a mapping of the study's figures (may be empty: {{}}), got {reported!r}")
+        reported = {}
+    out["reported"] = reported
+    out["controls"] = _parse_controls(data.get("controls", {}), problems)
+    top_k = data.get("top_k", 3)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        problems.append(f"`top_k` must be a non-negative integer, got {top_k!r}")
+    out["top_k"] = top_k
+    notes = data.get("notes", "")
+    out["notes"] = notes if isinstance(notes, str) else str(notes)
+    return out
+
+
+def _parse_controls(raw: Any, problems: list[str]) -> Controls:
+    spec = check_keys(raw, "controls", (), CONTROL_KEYS, problems) if raw != {} else {}
+    values: dict[str, Any] = {}
+    if "random_weights" in spec:
+        sub = check_keys(spec["random_weights"], "controls.random_weights", ("seeds",), (), problems)
+        seeds = sub.get("seeds")
+        if not (isinstance(seeds, list) and seeds and all(isinstance(x, int) and not isinstance(x, bool)
+                                                          and x >= 0 for x in seeds)):
+            problems.append(f"`controls.random_weights.seeds` must be a non-empty list of integers >= 0, got {seeds!r}")
+        else:
+            values["random_weights"] = tuple(seeds)
+    if "surface_only" in spec:
+        sub = check_keys(spec["surface_only"], "controls.surface_only", ("contrasts",), (), problems)
+        contrasts = sub.get("contrasts")
+        if not (isinstance(contrasts, list) and contrasts):
+            problems.append(f"`controls.surface_only.contrasts` must be a non-empty list of {list(SURFACE_CONTRASTS)}")
+        else:
+            bad = [c for c in contrasts if c not in SURFACE_CONTRASTS]
+            if bad:
+                problems.append(f"`controls.surface_only.contrasts` has unknown {bad}; allowed: {', '.join(SURFACE_CONTRASTS)}")
+            else:
+                values["surface_only"] = tuple(contrasts)
+    if "length_matched" in spec:
+        sub = check_keys(spec["length_matched"], "controls.length_matched", ("must_survive",), (), problems)
+        survive = sub.get("must_survive")
+        if not isinstance(survive, bool):
+            problems.append(f"`controls.length_matched.must_survive` must be true or false, got {survive!r}")
+        else:
+            values["length_matched"] = survive
+    if "permutation" in spec:
+        sub = check_keys(spec["permutation"], "controls.permutation", ("n", "alpha"), (), problems)
+        n = field_number(sub, "n", problems, low=1, high=1e7, closed_low=True, integer=True) if sub else None
+        alpha = field_number(sub, "alpha", problems, low=0.0, high=1.0) if sub else None
+        if n is not None and alpha is not None:
+            values["permutation"] = (n, alpha)
+    return Controls(**values)
+
+
+def load_claim(path: str | Path) -> Claim:
+    """Load and validate one claim file.
+
+    Raises
+    ------
+    ClaimFileError
+        Listing every missing/unknown key, wrong type and out-of-range value, with the file.
+
+    Examples
+    --------
+    >>> claim = load_claim("hypotheses/h1_layers/claim.yaml")   # doctest: +SKIP
+    >>> claim.expect.describe()                                  # doctest: +SKIP
+    'fraction_specialized >= 0.5'
+    """
+    path = Path(path)
+    data = read_yaml(path)
+    problems: list[str] = []
+    data = check_keys(data, "", REQUIRED_KEYS, OPTIONAL_KEYS, problems)
+    if not data:
+        raise ClaimFileError(path, problems or ["the file is empty"])
+    fields = _parse(data, path, problems)
+    if problems:
+        raise ClaimFileError(path, problems)
+    return Claim(**fields)

@@ -1,0 +1,300 @@
+"""Evaluate a claim on captured activations: per-component statistics -> figures -> verdict.
+
+Contents
+--------
+ComponentAnalysis   : every feature's `stats.specialization.FeatureResult` on one grid, plus labels.
+analyse_components  : run a claim's test / effect / correction / cross-validation per feature.
+Measurement         : a claim's procedure run on one set of activations (no verdict).
+measure             : analysis + figures + the value of the claim's expectation measure.
+evaluate_claim      : the `ClaimResult` of a claim on one model, with its controls' verdict.
+
+This module only glues: the numbers come from `stats`, the arrays from `fixtures`, and the
+thresholds from the claim file. Sign convention: effects are side a minus side b, i.e. recall
+minus reasoning for the main task sets, so a positive effect is "recall-specialized".
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evaluation.component_claim import Claim
+from evaluation.result import ClaimResult, ComparisonRow, ControlRow
+from stats import tests
+from stats.crossval import pair_folds
+from stats.specialization import (
+    FeatureResult,
+    feature_result,
+    label_components,
+    specialization_table,
+)
+
+if TYPE_CHECKING:
+    from fixtures.activations import Activations
+    from fixtures.behaviour import Behaviour
+
+
+class InsufficientPairs(ValueError):
+    """Too few prompt pairs for the claim's procedure (an error, not a refutation)."""
+
+LABEL_CODES = {"none": 0, "recall": 1, "reasoning": 2, "mixed": 3}
+LEVEL_NOUN = {"layer": "layers", "head": "heads", "neuron": "neurons"}
+
+
+@dataclass(frozen=True)
+class ComponentAnalysis:
+    """All features of one claim on one grid ([L], [L, H] or [L, N])."""
+
+    level: str
+    features: dict[str, FeatureResult]
+    labels: np.ndarray  # str array, grid shape: none / recall / reasoning / mixed
+    cv_consistent: np.ndarray  # bool, grid shape: significant on all pairs and in enough folds
+    n_pairs: int
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        return self.labels.shape
+
+    @property
+    def specialized(self) -> np.ndarray:
+        return self.labels != "none"
+
+    def primary_effect(self) -> np.ndarray:
+        """Effect of the first feature (what plots colour by)."""
+        return next(iter(self.features.values())).effect
+
+
+def analyse_components(claim: Claim, acts: Activations, *, seed: int, pairs: np.ndarray | None = None,
+                       consistency: bool = True) -> ComponentAnalysis:
+    """Per-component statistics of every feature of `claim` on `acts` (optionally a pair subset).
+
+    A component is labelled from the features that pass: adjusted p < alpha, |effect| >=
+    min_effect and, when the claim requires it, fold consistency >= min_consistency.
+    `consistency=False` skips the folds when the claim does not require them (the labels are
+    the same; `cv_consistent` is then all False): permutation nulls use it to save time.
+    """
+    n_pairs = acts.n_pairs if pairs is None else len(pairs)
+    use_folds = consistency or claim.cv.required
+    folds = pair_folds(n_pairs, claim.cv.folds, rng=np.random.default_rng(seed)) if use_folds else None
+    covariates, effect = None, claim.effect_size
+    if claim.test == "covariate_adjusted":
+        tok_a, tok_b = acts.sides("n_tokens", pairs)
+        covariates = (tok_a.astype(float)[:, None], tok_b.astype(float)[:, None])
+        effect = None  # the standardized regression coefficient is the effect
+    results: dict[str, FeatureResult] = {}
+    for feature in claim.features:
+        a, b = acts.sides(feature, pairs)
+        results[feature] = feature_result(
+            a.astype(np.float64), b.astype(np.float64), test=claim.test, effect=effect,
+            correction=claim.correction, folds=folds, alpha=claim.alpha, min_effect=claim.min_effect,
+            covariates=covariates)
+    labels = label_components(results, alpha=claim.alpha, min_effect=claim.min_effect,
+                              min_consistency=claim.cv.min_consistency if claim.cv.required else None)
+    cv_consistent = np.zeros(labels.shape, dtype=bool)
+    for res in results.values():
+        if res.consistency is not None:
+            cv_consistent |= ((res.p_adj < claim.alpha) & (np.abs(res.effect) >= claim.min_effect)
+                              & (res.consistency >= claim.cv.min_consistency))
+    return ComponentAnalysis(claim.component_level, results, labels, cv_consistent, n_pairs)
+
+
+def component_name(level: str, index: tuple[int, ...]) -> str:
+    """``L3`` (layer), ``L2H5`` (head), ``L4N1031`` (neuron)."""
+    if level == "layer":
+        return f"L{index[0]}"
+    return f"L{index[0]}{'H' if level == 'head' else 'N'}{index[1]}"
+
+
+def _top(analysis: ComponentAnalysis, label: str, k: int) -> list[str]:
+    effect = np.abs(analysis.primary_effect())
+    mask = analysis.labels == label
+    if k == 0 or not mask.any():
+        return []
+    flat = np.flatnonzero(mask.ravel())
+    order = flat[np.argsort(-effect.ravel()[flat], kind="stable")][:k]
+    return [component_name(analysis.level, np.unravel_index(i, analysis.grid_shape)) for i in order]
+
+
+def component_figures(claim: Claim, analysis: ComponentAnalysis) -> tuple[dict, dict]:
+    """Figures (JSON-able numbers) and plot profiles of a component analysis."""
+    labels = analysis.labels
+    total = int(labels.size)
+    counts = {name: int((labels == name).sum()) for name in ("recall", "reasoning", "mixed")}
+    n_spec = int(analysis.specialized.sum())
+    figures: dict[str, Any] = {
+        "total": total,
+        "specialized": n_spec,
+        "count_specialized": n_spec,
+        "fraction_specialized": n_spec / total if total else float("nan"),
+        **counts,
+        "cv_consistent": int(analysis.cv_consistent.sum()),
+        "count_cv_consistent": int(analysis.cv_consistent.sum()),
+        "fraction_cv_consistent": float(analysis.cv_consistent.mean()) if total else float("nan"),
+        "n_pairs": analysis.n_pairs,
+    }
+    profiles: dict[str, np.ndarray] = {"specialized": analysis.specialized,
+                                       "label_code": np.vectorize(LABEL_CODES.get)(labels).astype(int)}
+    for feat, fs in analysis.features.items():
+        profiles[f"effect:{feat}"] = fs.effect
+        if analysis.level == "layer":
+            profiles[f"ci_low:{feat}"] = fs.ci_low
+            profiles[f"ci_high:{feat}"] = fs.ci_high
+    if analysis.level == "layer":
+        figures["recall_layers"] = [int(i) for i in np.flatnonzero(labels == "recall")]
+        figures["reasoning_layers"] = [int(i) for i in np.flatnonzero(labels == "reasoning")]
+        figures["mixed_layers"] = [int(i) for i in np.flatnonzero(labels == "mixed")]
+        figures["n_layers"] = total
+    else:
+        per_layer = analysis.specialized.mean(axis=1)
+        profiles["frac_recall"] = (labels == "recall").mean(axis=1)
+        profiles["frac_reasoning"] = (labels == "reasoning").mean(axis=1)
+        profiles["frac_mixed"] = (labels == "mixed").mean(axis=1)
+        figures["per_layer_fraction"] = [float(x) for x in per_layer]
+        figures["most_specialized_layer"] = int(np.argmax(per_layer))
+        figures["most_specialized_layer_fraction"] = float(per_layer.max())
+        figures["n_layers"] = int(labels.shape[0])
+        noun = "heads" if analysis.level == "head" else "neurons"
+        figures[f"top_recall_{noun}"] = _top(analysis, "recall", claim.top_k)
+        figures[f"top_reasoning_{noun}"] = _top(analysis, "reasoning", claim.top_k)
+    return figures, profiles
+
+
+def depth_figures(claim: Claim, analysis: ComponentAnalysis) -> tuple[dict, dict]:
+    """Normalized-depth test: are reasoning-specialized components further from mid-depth?"""
+    n_layers = analysis.grid_shape[0]
+    layer_index = np.indices(analysis.grid_shape)[0]
+    depth = layer_index / max(n_layers - 1, 1)
+    distance = np.abs(depth - 0.5)
+    rec = distance[analysis.labels == "recall"]
+    rea = distance[analysis.labels == "reasoning"]
+    figures: dict[str, Any] = {"n_recall": int(rec.size), "n_reasoning": int(rea.size),
+                               "mean_depth_recall": float(depth[analysis.labels == "recall"].mean()) if rec.size else None,
+                               "mean_depth_reasoning": float(depth[analysis.labels == "reasoning"].mean()) if rea.size else None,
+                               "n_layers": n_layers}
+    if rec.size >= 2 and rea.size >= 2:
+        res = tests.mann_whitney(rea, rec, alternative=claim.depth.alternative)
+        figures["depth_pvalue"] = float(res.pvalue)
+        # rank-biserial correlation: P(rea > rec) - P(rea < rec), from U
+        figures["rank_biserial"] = float(2 * res.statistic / (rec.size * rea.size) - 1)
+    else:
+        figures["depth_pvalue"] = float("nan")
+        figures["rank_biserial"] = float("nan")
+    grid = np.arange(n_layers) / max(n_layers - 1, 1)
+    labels2d = analysis.labels.reshape(n_layers, -1)
+    profiles = {"depth": grid,
+                "profile:recall": (labels2d == "recall").mean(axis=1),
+                "profile:reasoning": (labels2d == "reasoning").mean(axis=1)}
+    return figures, profiles
+
+
+def _message(claim: Claim, figures: dict, measured: float) -> str:
+    exp = claim.expect
+    required = f"required {exp.measure} {exp.op} {exp.value:g}"
+    if exp.measure == "depth_pvalue":
+        return (f"{claim.id}: reasoning- vs recall-specialized components' distance from mid-depth: "
+                f"p = {measured:.3g} ({figures['n_reasoning']} reasoning, {figures['n_recall']} recall), {required}")
+    noun = LEVEL_NOUN[claim.component_level]
+    total = figures["total"]
+    if exp.measure in ("fraction_specialized", "count_specialized"):
+        count, what = figures["specialized"], "specialized"
+    else:
+        count, what = figures["cv_consistent"], "CV-consistent"
+    return f"{claim.id}: {count}/{total} {noun} {what} ({count / total:.1%}), {required}"
+
+
+def _comparison(claim: Claim, figures: dict) -> list[ComparisonRow]:
+    rows = []
+    for key, reported in claim.reported.items():
+        if key == "model":
+            rows.append(ComparisonRow("model", reported, figures.get("model")))
+        elif key in figures:
+            rows.append(ComparisonRow(key, reported, figures[key]))
+    return rows
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A claim measured on one set of activations: analysis, figures, plot profiles, and the
+    value of the claim's expectation measure."""
+
+    analysis: ComponentAnalysis
+    figures: dict
+    profiles: dict
+    value: float
+
+    def count_per_layer(self) -> np.ndarray:
+        spec = self.analysis.specialized
+        return spec.astype(int) if spec.ndim == 1 else spec.reshape(spec.shape[0], -1).sum(axis=1)
+
+
+def measure(claim: Claim, acts: Activations, *, seed: int, pairs: np.ndarray | None = None,
+            consistency: bool = True) -> Measurement:
+    """Run the claim's procedure on `acts` and return the `Measurement` (no verdict)."""
+    analysis = analyse_components(claim, acts, seed=seed, pairs=pairs, consistency=consistency)
+    figures, profiles = component_figures(claim, analysis)
+    if claim.level == "depth":
+        depth_figs, depth_profiles = depth_figures(claim, analysis)
+        figures.update(depth_figs)
+        profiles.update(depth_profiles)
+    return Measurement(analysis, figures, profiles, float(figures[claim.expect.measure]))
+
+
+def _verdict(claim: Claim, main: Measurement, controls: list[ControlRow]) -> tuple[str, str]:
+    holds = bool(np.isfinite(main.value)) and claim.expect.holds(main.value)
+    message = _message(claim, main.figures, main.value)
+    if not holds:
+        return "refuted", message
+    failed = [row for row in controls if row.passed is False]
+    if failed:
+        names = "; ".join(f"{row.name}: {row.detail}" for row in failed)
+        return "confounded", f"{message}, but a control explains it ({names})"
+    return "supported", message
+
+
+def evaluate_claim(claim: Claim, acts: Activations, *, seed: int, model: str, behaviour: Behaviour | None = None,
+                   controls: Callable[[Claim, Measurement], tuple[list[ControlRow], dict]] | None = None,
+                   ) -> ClaimResult:
+    """Evaluate `claim` on the activations of one model and return its `ClaimResult`.
+
+    Parameters
+    ----------
+    acts : fixtures.activations.Activations
+        Already restricted to the run's pair subset (``--correct-only``) where one applies: the
+        subset is made once, where activations are made (`fixtures.session.ModelRun`).
+    behaviour : fixtures.behaviour.Behaviour, optional
+        Accuracy goes into the result.
+    controls : callable, optional
+        ``controls(claim, main: Measurement) -> (rows, profiles)`` (see `evaluation.controls`).
+        A control row with ``passed=False`` turns a met expectation into "confounded".
+
+    Raises
+    ------
+    InsufficientPairs
+        Fewer pairs than the claim's cross-validation needs (2 per fold).
+    """
+    if acts.n_pairs < 2 * claim.cv.folds:
+        raise InsufficientPairs(f"{claim.id}: only {acts.n_pairs} pairs "
+                                f"{'answered correctly on both sides ' if acts.meta.get('correct_only') else ''}"
+                                f"to analyse; {2 * claim.cv.folds} needed for {claim.cv.folds}-fold cross-validation")
+    main = measure(claim, acts, seed=seed)
+    figures, profiles = dict(main.figures), dict(main.profiles)
+    figures["model"] = model
+    control_rows: list[ControlRow] = []
+    if controls is not None and claim.controls.names:
+        control_rows, control_profiles = controls(claim, main)
+        profiles.update(control_profiles)
+        profiles["control:trained:count_per_layer"] = main.count_per_layer()
+    verdict, message = _verdict(claim, main, control_rows)
+    components = specialization_table(main.analysis.features, labels=main.analysis.labels)
+    meta = {k: v for k, v in acts.meta.items() if k not in ("subset_sha256", "correct_only")}
+    return ClaimResult(
+        claim_id=claim.id, title=claim.title, statement=claim.statement, level=claim.level, model=model,
+        verdict=verdict, message=message, thresholds=claim.thresholds(), figures=figures,
+        comparison=_comparison(claim, figures), profiles=profiles, components=components,
+        controls=control_rows, behaviour=behaviour.summary() if behaviour is not None else {},
+        meta={**meta, "seed": seed, "correct_only": bool(acts.meta.get("correct_only", False)),
+              "claim_file": str(claim.path), "component_level": claim.component_level},
+        kind="component",
+    )

@@ -1,0 +1,158 @@
+"""The one registry of claim kinds: which file is which kind, how it loads, how it is evaluated.
+
+Contents
+--------
+ClaimKind             : file name, loader, scope ("model" or "run") and evaluator of one kind.
+evaluate_component    : H1-H3 style claims on one model's activations, with their controls.
+evaluate_intervention : H5 claims (ablation dissociation, causal-tracing localization).
+evaluate_agreement    : H4, across every model of the run and earlier runs' evidence.
+KINDS                 : the registered kinds, in the order their tests run.
+kind_named            : a kind by name (an unknown name lists the known ones).
+
+Adding a kind is one `ClaimKind` entry here (plus its plots in `report.plots`): discovery
+(`evaluation.discovery`), test ids and the pytest glue (`hypotheses/test_claims.py`) are one
+code path for every kind. A "model" kind is evaluated once per ``--model`` from that model's
+`fixtures.session.ModelRun`; a "run" kind once per run from the `fixtures.session.RunSession`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+from evaluation.agreement_claim import AgreementClaim, load_agreement_claim
+from evaluation.component_claim import Claim, load_claim
+from evaluation.intervention_claim import (
+    DissociationClaim,
+    LocalizationClaim,
+    load_intervention_claim,
+)
+from evaluation.result import ClaimResult
+
+if TYPE_CHECKING:
+    from fixtures.session import ModelRun, RunSession
+
+AnyClaim = Union[Claim, DissociationClaim, LocalizationClaim, AgreementClaim]
+SCOPES = ("model", "run")
+
+
+@dataclass(frozen=True)
+class ClaimKind:
+    """One kind of claim file.
+
+    Attributes
+    ----------
+    name : str
+        Recorded in each result (``ClaimResult.kind``); the report's plot registry is keyed by it.
+    file_name : str
+        ``<slug>/<file_name>`` under a claims directory is a claim of this kind.
+    load : callable(Path) -> claim
+        Validates the file; raises `evaluation.schema.ClaimFileError` listing every problem.
+    scope : "model" or "run"
+        "model": evaluated on each model, ``evaluate(claim, ModelRun)``; "run": once per run
+        across models, ``evaluate(claim, RunSession)``.
+    evaluate : callable
+        Returns the claim's `ClaimResult`; raises for what is an error, not a verdict.
+    description : str
+    """
+
+    name: str
+    file_name: str
+    load: Callable[[Path], AnyClaim]
+    scope: str
+    evaluate: Callable[..., ClaimResult]
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"claim kind {self.name!r}: `scope` must be one of {SCOPES}, got {self.scope!r}")
+
+
+def evaluate_component(claim: Claim, run: ModelRun) -> ClaimResult:
+    """A component claim (H1-H3, H1d) on one model, with the controls the claim lists."""
+    from evaluation.components import evaluate_claim
+    from evaluation.controls import make_controls
+
+    controls = None
+    if run.options.controls:
+        controls = run.shared("controls", lambda: make_controls(
+            run.provider, run.taskset, run.activations, seed=run.options.seed, cache=run.cache))
+    return evaluate_claim(claim, run.activations, behaviour=run.behaviour, seed=run.options.seed,
+                          model=run.name, controls=controls)
+
+
+def evaluate_intervention(claim: DissociationClaim | LocalizationClaim, run: ModelRun) -> ClaimResult:
+    """An intervention claim (H5a dissociation or H5b localization) on one model.
+
+    Interventions filter prompts themselves (only prompts the model answers correctly, see
+    `evaluation.intervention_data`), so they read the activations of every pair.
+    """
+    from evaluation.dissociation import evaluate_dissociation
+    from evaluation.intervention_data import InterventionData
+    from evaluation.localization import evaluate_localization
+
+    data = run.shared("intervention_data", lambda: InterventionData(
+        run.model, run.taskset, run.all_activations, prompt_format=run.prompt_format, cache=run.cache,
+        seed=run.options.seed, progress=run.progress))
+    if isinstance(claim, DissociationClaim):
+        return evaluate_dissociation(claim, data, model=run.name)
+    return evaluate_localization(claim, data, model=run.name)
+
+
+def evaluate_agreement(claim: AgreementClaim, session: RunSession) -> ClaimResult:
+    """H4 on every ``--model`` of the run plus the models of ``--compare-with`` evidence files.
+
+    Raises `evaluation.agreement.NotEnoughModelsError` with fewer than two models (a skip) and
+    `evaluation.components.InsufficientPairs` when ``--correct-only`` leaves a model too few pairs.
+    """
+    from evaluation.agreement import (
+        NotEnoughModelsError,
+        bundles_from_evidence,
+        evaluate_h4,
+        profiles_from_activations,
+    )
+    from evaluation.components import InsufficientPairs
+
+    options = session.options
+    if len(options.models) + len(options.compare_with) < 2:  # said before any model is touched
+        raise NotEnoughModelsError(f"{claim.id}: the run has one model ({options.models[0]}) and no "
+                                   "--compare-with evidence")
+    needed = max(2 * c.cv.folds for c in claim.sources.values())
+    bundles = []
+    for name in options.models:
+        run = session.model_run(name)
+        try:
+            acts = run.activations
+            if acts.n_pairs < needed:
+                raise InsufficientPairs(
+                    f"{claim.id}: --correct-only leaves {acts.n_pairs} pairs of {len(run.taskset.pairs)} that "
+                    f"{name} answers correctly on both sides; its source claims need at least {needed}")
+            bundles.append(profiles_from_activations(acts, claim.sources, seed=options.seed,
+                                                     n_boot=claim.n_bootstrap, name=name,
+                                                     architecture=run.architecture))
+        finally:
+            run.release()
+    if options.compare_with:
+        live = {b.name for b in bundles}
+        earlier = bundles_from_evidence(*options.compare_with, claims=sorted(claim.sources))
+        bundles += [b for b in earlier if b.name not in live]
+    return evaluate_h4(claim, bundles, seed=options.seed)
+
+
+KINDS: tuple[ClaimKind, ...] = (
+    ClaimKind("component", "claim.yaml", load_claim, "model", evaluate_component,
+              "components (layers, heads, neurons) that differ between the two sides of the pairs"),
+    ClaimKind("intervention", "intervention.yaml", load_intervention_claim, "model", evaluate_intervention,
+              "causal tests: ablating or restoring components changes the answer"),
+    ClaimKind("model_agreement", "model_agreement.yaml", load_agreement_claim, "run", evaluate_agreement,
+              "per-layer profiles agree across models"),
+)
+
+
+def kind_named(name: str) -> ClaimKind:
+    """The registered kind called `name`."""
+    for kind in KINDS:
+        if kind.name == name:
+            return kind
+    raise KeyError(f"no claim kind {name!r}; registered: {', '.join(k.name for k in KINDS)}")

@@ -1,0 +1,282 @@
+"""pytest plugin: the HTML evidence report, evidence.json and component CSVs of a claim run.
+
+Contents
+--------
+pytest_configure          : on runs that collect the claims, default ``--html`` to
+                            ``<report-dir>/report.html`` (self-contained); register `EvidenceReport`.
+pytest_runtest_makereport : attach the test's recorded `ClaimResult` to its call report, as a
+                            JSON record (``report.claim_record``) and pytest-html extras.
+EvidenceReport            : gathers records from reports; results-table columns, the summary
+                            (claims x models, confound audit), files at session end, terminal lines.
+card_html                 : the evidence card of one result, with its kind's plots (`report.plots`).
+key_figure                : the headline figure of a record.
+
+Records travel on the reports rather than through process state, so the report is the same
+whether tests run in this process or on pytest-xdist workers. HTML fragments are in
+`report.fragments`, plots in `report.plots`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evaluation.result import ClaimResult
+from fixtures.options import RUN_OPTIONS, RunOptions, is_claims_run
+from report.evidence import (
+    RESULT_KEY,
+    RESULTS_KEY,
+    RUN_METADATA_KEY,
+    compact_record,
+    components_path,
+    package_versions,
+    set_run_metadata,
+    write_components,
+    write_evidence,
+)
+from report.fragments import (
+    claim_html,
+    key_figure,
+    row_cells,
+    summary_html,
+    table_header_cells,
+)
+from report.plots import plots_of_kind
+
+DEFAULT_REPORT_DIR = "reports"
+REPORT_NAME = "report.html"
+EVIDENCE_NAME = "evidence.json"
+
+EVIDENCE_REPORT_KEY = pytest.StashKey["EvidenceReport"]()
+
+__all__ = ["EVIDENCE_REPORT_KEY", "EvidenceReport", "card_html", "key_figure"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-html's configure reads --html
+def pytest_configure(config: pytest.Config) -> None:
+    claim_run = is_claims_run(config)
+    report_dir = _report_dir(config)
+    if claim_run and hasattr(config.option, "htmlpath"):
+        if not config.option.htmlpath:
+            config.option.htmlpath = str(report_dir / REPORT_NAME)
+        # A claim report is made to be shared: one file, plots inline, no assets directory.
+        config.option.self_contained_html = True
+    plugin = EvidenceReport(config, report_dir=report_dir, claim_run=claim_run)
+    config.stash[EVIDENCE_REPORT_KEY] = plugin
+    config.pluginmanager.register(plugin, "hypotheses-evidence-report")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    plugin = config.stash.get(EVIDENCE_REPORT_KEY, None)
+    if plugin is not None and config.pluginmanager.is_registered(plugin):
+        config.pluginmanager.unregister(plugin)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    result = item.stash.get(RESULT_KEY, None)
+    if report.when != "call" or result is None:
+        return report
+    record = compact_record(result.to_record())
+    plugin = item.config.stash.get(EVIDENCE_REPORT_KEY, None)
+    if result.components is not None and plugin is not None:
+        path = components_path(plugin.report_dir, result.model, result.claim_id)
+        record["components_csv"] = path.relative_to(plugin.report_dir).as_posix()
+    report.claim_record = record
+    if report.passed and not result.passed:
+        # The test forgot to assert the verdict: the Result column would contradict the claim.
+        item.warn(pytest.PytestWarning(
+            f"{result.claim_id} recorded verdict {result.verdict!r} but the test passed; "
+            "assert result.passed, result.message"))
+    if item.config.getoption("htmlpath", None):
+        report.extras = [*getattr(report, "extras", []), *_claim_extras(item, result, record)]
+    return report
+
+
+def _claim_extras(item: pytest.Item, result: ClaimResult, record: dict) -> list[dict]:
+    from pytest_html import extras
+
+    def warn(message: str) -> None:
+        item.warn(pytest.PytestWarning(message))
+
+    return [extras.html(card_html(result, record, warn=warn)), extras.json(record, name="record")]
+
+
+def card_html(result: ClaimResult, record: dict, *, warn: Callable[[str], None] | None = None) -> str:
+    """The evidence card of one result: verdict, tables and every plot of its kind
+    (`report.plots`) that its profiles support. A plot that fails is named on the card (and
+    passed to `warn`) instead of turning a verdict into an internal error."""
+    plots = []
+    for title, draw in plots_of_kind(result.kind):
+        try:
+            png = draw(result)
+        except Exception as exc:  # noqa: BLE001 - a plotting bug must not turn a verdict into INTERNALERROR
+            message = f"{type(exc).__name__}: {exc}"
+            if warn is not None:
+                warn(f"plot {title!r} of {result.claim_id} failed: {message}")
+            plots.append((title, None, message))
+            continue
+        if png is not None:
+            plots.append((title, png, None))
+    return claim_html(result, record, plots)
+
+
+class EvidenceReport:
+    """Collects claim records during a run and writes the evidence at its end.
+
+    Parameters
+    ----------
+    config : pytest.Config
+    report_dir : Path
+        Where evidence.json and ``components/`` go (absolute).
+    claim_run : bool
+        The run collects the claim tests: files are written even if every claim crashed.
+
+    Attributes
+    ----------
+    records : list of dict
+        One record per claim test (`ClaimResult.to_record` plus ``test`` and ``outcome``).
+    unverdicted : list of dict
+        Tests and collectors that failed without recording a verdict: crashes, bad claim files.
+    evidence_path : Path or None
+        evidence.json, once written.
+    component_paths : list of Path
+        Component CSVs written by this process.
+    """
+
+    def __init__(self, config: pytest.Config, *, report_dir: Path, claim_run: bool) -> None:
+        self.config = config
+        self.report_dir = report_dir
+        self.claim_run = claim_run
+        self.records: list[dict] = []
+        self.unverdicted: list[dict] = []
+        self.evidence_path: Path | None = None
+        self.component_paths: list[Path] = []
+
+    @property
+    def writes_files(self) -> bool:
+        """Claim runs and runs with an HTML report write evidence; plain unit-test runs do not."""
+        return self.claim_run or bool(self.config.getoption("htmlpath", None))
+
+    @pytest.hookimpl(tryfirst=True)  # before pytest-html (trylast) reads the Environment
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        options = _run_options(self.config)
+        if options is not None:  # the options as given, so evidence.json can rerun the run
+            set_run_metadata(self.config, options={k: str(v) if isinstance(v, Path) else v
+                                                   for k, v in asdict(options).items()})
+        # set_run_metadata also copies what conftest hooks set before pytest-metadata existed.
+        set_run_metadata(self.config, packages=package_versions())
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "claim_record", None)
+        if record is not None:
+            self.records.append({**record, "test": report.nodeid, "outcome": report.outcome})
+        elif report.failed and not any(r["test"] == report.nodeid for r in self.records):
+            self.unverdicted.append({"test": report.nodeid, "when": report.when,
+                                     "error": _crash_message(report)})
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:  # e.g. a malformed claim file: no verdict, and it must be visible
+            self.unverdicted.append({"test": report.nodeid, "when": "collect",
+                                     "error": _crash_message(report)})
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        models = self._models()
+        report.title = ("Circuit-specialization evidence" +
+                        (f": {', '.join(models)}" if models else ""))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells[1:1] = table_header_cells()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+        # Every row gets the cells (empty without a record) or the columns would shift.
+        cells[1:1] = row_cells(getattr(report, "claim_record", None))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str], session: pytest.Session) -> None:
+        prefix.append(summary_html(self.records, self.unverdicted))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.writes_files:
+            return
+        self.component_paths = write_components(self.config.stash.get(RESULTS_KEY, []),
+                                                self.report_dir)
+        if hasattr(self.config, "workeroutput"):  # the xdist controller writes evidence.json
+            self.config.workeroutput[_WORKER_OUTPUT] = {
+                "run": self.config.stash.get(RUN_METADATA_KEY, {}),
+                "components": [str(p) for p in self.component_paths]}
+            return
+        self.evidence_path = write_evidence(
+            self.report_dir / EVIDENCE_NAME, self.records,
+            run=self.config.stash.get(RUN_METADATA_KEY, {}), errors=self.unverdicted)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist: take a worker's run metadata (set by its fixtures) and CSV list."""
+        output = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT)
+        if output:
+            set_run_metadata(self.config, **output["run"])
+            self.component_paths += [Path(p) for p in output["components"]]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not (self.records or self.evidence_path):
+            return
+        write = terminalreporter.write_line
+        terminalreporter.write_sep("=", "claim verdicts")
+        id_width = max([len(str(r.get("id"))) for r in self.records] + [5])
+        model_width = max([len(str(r.get("model"))) for r in self.records] + [5])
+        for record in self.records:
+            verdict = str(record.get("verdict"))
+            write(f"{record.get('id')!s:<{id_width}}  {record.get('model')!s:<{model_width}}  "
+                  f"{verdict:<10}  {key_figure(record)}", **_MARKUP.get(verdict, {}))
+        for error in self.unverdicted:
+            write(f"no verdict: {error['test']} ({error['when']}): {error['error']}", red=True)
+        if self.evidence_path is not None:
+            write(f"evidence.json: {self.evidence_path}")
+        if self.component_paths:
+            write(f"component CSVs: {self.report_dir / 'components'} "
+                  f"({len(self.component_paths)} files)")
+
+    def _models(self) -> list[str]:
+        options = _run_options(self.config)
+        if options is not None:
+            return list(options.models)
+        model = self.config.stash.get(RUN_METADATA_KEY, {}).get("model")
+        return [str(model)] if model else []
+
+
+_WORKER_OUTPUT = "hypotheses_evidence"
+_MARKUP = {"supported": {"green": True}, "refuted": {"red": True, "bold": True},
+           "confounded": {"yellow": True, "bold": True}, "error": {"red": True}}
+
+
+def _run_options(config: pytest.Config) -> RunOptions | None:
+    """The suite's `RunOptions` when `fixtures.plugin` registered them, else None."""
+    return config.stash.get(RUN_OPTIONS, None)
+
+
+def _crash_message(report: Any) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return str(crash.message).splitlines()[0]
+    lines = [line for line in str(report.longreprtext).splitlines() if line.strip()]
+    return lines[-1] if lines else report.outcome
+
+
+def _report_dir(config: pytest.Config) -> Path:
+    """``--report-dir`` (fixtures.options) when registered; else the --html file's directory;
+    else ``reports``. Resolved against the invocation directory, so a test that changes the
+    working directory cannot move the evidence."""
+    value = config.getoption("--report-dir", None)
+    if value is None and config.getoption("htmlpath", None):
+        value = Path(config.getoption("htmlpath")).expanduser().parent
+    path = Path(value if value is not None else DEFAULT_REPORT_DIR).expanduser()
+    return (path if path.is_absolute() else config.invocation_params.dir / path).resolve()
