@@ -1,6 +1,5 @@
 """stats.specialization: labelling rules, sign convention, the long table, scale."""
 import doctest
-import time
 
 import numpy as np
 import pandas as pd
@@ -150,19 +149,17 @@ def test_feature_result_with_covariates_and_axis():
     assert moved.consistency.shape == (4,)
 
 
-def test_neuron_scale_grid_is_labelled_and_tabulated_quickly():
+def test_neuron_scale_grid_is_labelled_and_tabulated():
+    # Its speed is measured by benchmarks/bench_stats.py, not asserted here (no test depends on load).
     rng = np.random.default_rng(3)
     grid = (28, 18944)  # 530,432 neurons
     f = FeatureResult(*(rng.normal(size=grid) for _ in range(2)), rng.uniform(size=grid),
                       rng.normal(size=grid), rng.normal(size=grid), rng.normal(size=grid),
                       rng.uniform(size=grid))
-    start = time.perf_counter()
     labels = label_components({"mlp_mean": f}, alpha=0.05, min_effect=0.5)
     df = specialization_table({"mlp_mean": f}, labels=labels)
-    elapsed = time.perf_counter() - start
     assert len(df) == 530_432 and df["index"].max() == 18943 and df["layer"].max() == 27
     assert isinstance(df["feature"].dtype, pd.CategoricalDtype)
-    assert elapsed < 10.0, f"labelling + table took {elapsed:.1f} s for 530,432 neurons"
 
 
 def test_docstring_examples_run():
