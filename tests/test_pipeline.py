@@ -179,3 +179,32 @@ def test_cross_model_correct_only_uses_each_models_correct_pairs(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]
     assert "--correct-only leaves 0 pairs of 38 that tiny answers correctly on both sides" in out, out[-3000:]
+
+
+def test_claims_dir_takes_claims_of_every_kind(tmp_path):
+    """`--claims DIR` is discovered like the shipped claims: one code path for every kind."""
+    import shutil
+
+    mine = tmp_path / "mine"
+    for slug, file, new_id in (("u_layers", "h1_layers/claim.yaml", "U1"),
+                               ("u_trace", "h5b_recall_localization/intervention.yaml", "U5"),
+                               ("u_agree", "h4_cross_architecture/model_agreement.yaml", "U4")):
+        (mine / slug).mkdir(parents=True)
+        text = (ROOT / "hypotheses" / file).read_text(encoding="utf-8")
+        old_id = next(line for line in text.splitlines() if line.startswith("id:"))
+        (mine / slug / Path(file).name).write_text(text.replace(old_id, f"id: {new_id}"), encoding="utf-8")
+    # the agreement claim names its sources relative to its own file: point them at the shipped ones
+    agree = mine / "u_agree" / "model_agreement.yaml"
+    agree.write_text(agree.read_text(encoding="utf-8").replace("../", str(ROOT / "hypotheses") + "/"),
+                     encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/", "--model", "tiny", "--claims", str(mine),
+         "--collect-only", "-q", "-p", "no:cacheprovider", "--report-dir", str(tmp_path / "rep")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    for test_id in ("test_claim[U1-tiny]", "test_claim[U5-tiny]", "test_run_claim[U4]",
+                    "test_claim[H1-tiny]", "test_run_claim[H4]"):
+        assert test_id in proc.stdout, proc.stdout[-3000:]
+    shutil.rmtree(mine)
