@@ -15,6 +15,9 @@ surface-recall                 recall vs recall with varied filler (core; contro
 surface-reasoning              reasoning vs reasoning reworded (``data/surface-reasoning.yaml``)
 surface-recall-extended        as surface-recall, on the extended set
 surface-reasoning-extended     as surface-reasoning, generated for the extended set
+factorial-hops-closed          closed-book one-hop vs two-hop (``tasks.factorial``)
+factorial-book-onehop          one-hop closed-book vs open-book (``tasks.factorial``)
+factorial-study                closed-book one-hop vs open-book two-hop (``tasks.factorial``)
 =============================  ============================================================
 
 The built-in ``surface-recall`` sets pad by whitespace words (no tokenizer is known at
@@ -28,6 +31,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
+from tasks.factorial import FactorialSet, generate_factorial, named_contrast
 from tasks.filler import count_words, filler_contrast
 from tasks.generate import generate_extended, generate_surface_reasoning
 from tasks.loader import load_task_file
@@ -47,6 +51,11 @@ def _surface_recall(base: TaskSet, name: str) -> TaskSet:
     return filler_contrast(base, count_words, seed=BUILTIN_SEED, name=name)
 
 
+@functools.cache
+def _factorial() -> FactorialSet:
+    return generate_factorial(seed=BUILTIN_SEED)
+
+
 _BUILDERS: dict[str, tuple[str, Callable[[], TaskSet]]] = {
     "core": ("hand-written recall vs reasoning pairs", _core),
     "extended": ("recall vs reasoning generated from the fact tables",
@@ -61,6 +70,12 @@ _BUILDERS: dict[str, tuple[str, Callable[[], TaskSet]]] = {
     "surface-reasoning-extended": (
         "control: extended reasoning vs the same reasoning reworded",
         lambda: generate_surface_reasoning(seed=BUILTIN_SEED)),
+    "factorial-hops-closed": ("factorial: closed-book one-hop vs two-hop (the reasoning effect)",
+                              lambda: named_contrast(_factorial(), "hops-closed")),
+    "factorial-book-onehop": ("factorial: one-hop closed-book vs open-book (the copy effect)",
+                              lambda: named_contrast(_factorial(), "book-onehop")),
+    "factorial-study": ("factorial: closed-book one-hop vs open-book two-hop (the study's mix)",
+                        lambda: named_contrast(_factorial(), "study")),
 }
 
 BUILTIN_SETS: dict[str, str] = {name: desc for name, (desc, _) in _BUILDERS.items()}
