@@ -13,11 +13,28 @@ import torch
 
 from fixtures.model import files as model_files
 from fixtures.model.convert import CONVERSION_FORMAT, find_converted
-from fixtures.model.files import (ChecksumMismatchError, ModelFileError, PackagedGguf, SplitGguf,
-                                  file_sha256)
-from fixtures.model.loading import (MODEL_ALIASES, ModelSpec, ModelSpecError, cache_root, ensure_converted,
-                             load_config, load_model, load_tokenizer, model_identity, model_info,
-                             resolve_device, resolve_dtype, resolve_model)
+from fixtures.model.files import (
+    ChecksumMismatchError,
+    ModelFileError,
+    PackagedGguf,
+    SplitGguf,
+    file_sha256,
+)
+from fixtures.model.loading import (
+    MODEL_ALIASES,
+    ModelSpec,
+    ModelSpecError,
+    cache_root,
+    ensure_converted,
+    load_config,
+    load_model,
+    load_tokenizer,
+    model_identity,
+    model_info,
+    resolve_device,
+    resolve_dtype,
+    resolve_model,
+)
 
 PROMPT = "What is the capital of France?"
 
@@ -221,11 +238,12 @@ def test_incomplete_conversion_is_not_used(tmp_path: Path) -> None:
     (directory / "model.safetensors").write_bytes(b"12345")
     assert find_converted(tmp_path, sha) is None  # no conversion.json: interrupted
     record = {"format": CONVERSION_FORMAT, "source_sha256": sha,
-              "files": {"model.safetensors": {"size": 5}}}
+              "files": {"model.safetensors": {"size": 5, "sha256": hashlib.sha256(b"12345").hexdigest()}}}
     (directory / "conversion.json").write_text(json.dumps(record))
     assert find_converted(tmp_path, sha) == directory
     (directory / "model.safetensors").write_bytes(b"123")  # truncated
-    assert find_converted(tmp_path, sha) is None
+    with pytest.warns(RuntimeWarning, match="3 bytes, expected 5"):
+        assert find_converted(tmp_path, sha) is None
 
 
 # --- identity ---------------------------------------------------------------------------------
