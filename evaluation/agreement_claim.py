@@ -22,13 +22,15 @@ from typing import Any
 
 from evaluation.component_claim import Claim, load_claim
 from evaluation.schema import (
+    MAX_ID_CHARS,
     ClaimFileError,
     check_keys,
+    claim_texts,
     field_number,
-    field_text,
     read_yaml,
 )
 from stats.profiles import METHOD_ALIASES, NULLS
+from tasks.errors import shown
 
 REQUIRED_KEYS = ("id", "title", "statement", "sources", "profiles", "grid_points", "threshold",
                  "alpha", "n_permutations", "n_bootstrap", "reported")
@@ -127,12 +129,15 @@ class AgreementClaim:
 def _load_sources(raw: Any, base: Path, problems: list[str]) -> dict[str, Claim]:
     if not isinstance(raw, dict) or not raw:
         problems.append(f"`sources` must map claim ids to claim files (e.g. H1: ../h1_layers/claim.yaml), "
-                        f"got {raw!r}")
+                        f"got {shown(raw)}")
         return {}
     out = {}
     for cid, rel in raw.items():
+        if len(str(cid)) > MAX_ID_CHARS:
+            problems.append(f"`sources` has a key longer than {MAX_ID_CHARS} characters: {shown(str(cid))}")
+            continue
         if not isinstance(rel, str) or not rel.strip():
-            problems.append(f"`sources.{cid}` must be a path to a claim file, got {rel!r}")
+            problems.append(f"`sources.{cid}` must be a path to a claim file, got {shown(rel)}")
             continue
         path = (base / rel).resolve()
         try:
@@ -141,7 +146,7 @@ def _load_sources(raw: Any, base: Path, problems: list[str]) -> dict[str, Claim]
             problems.append(f"`sources.{cid}`: {exc}")
             continue
         if claim.id != str(cid):
-            problems.append(f"`sources.{cid}` points to {path}, whose id is {claim.id!r}")
+            problems.append(f"`sources.{cid}` points to {path}, whose id is {shown(claim.id)}")
             continue
         out[str(cid)] = claim
     return out
@@ -161,15 +166,16 @@ def _parse_kinds(raw: Any, sources: dict[str, Claim], source_keys: list[str],
         if cid is None or name is None:
             continue
         if str(cid) not in source_keys:
-            problems.append(f"`{where}.claim` is {cid!r}; allowed (the keys of `sources`): {', '.join(source_keys)}")
+            problems.append(f"`{where}.claim` is {shown(cid)}; allowed (the keys of `sources`): "
+                            f"{', '.join(source_keys)}")
             continue
         if str(cid) in sources and name not in profiles_for(sources[str(cid)]):
             allowed = profiles_for(sources[str(cid)])
-            problems.append(f"`{where}.profile` is {name!r}; {cid} yields: {', '.join(allowed)}")
+            problems.append(f"`{where}.profile` is {shown(name)}; {cid} yields: {', '.join(allowed)}")
             continue
         kind = ProfileKind(str(cid), str(name))
         if kind in kinds:
-            problems.append(f"`{where}` repeats {kind.name!r}")
+            problems.append(f"`{where}` repeats {shown(kind.name)}")
             continue
         kinds.append(kind)
     return tuple(kinds)
@@ -198,9 +204,7 @@ def load_agreement_claim(path: str | Path) -> AgreementClaim:
     data = check_keys(data, "", REQUIRED_KEYS, OPTIONAL_KEYS, problems)
     if not data:
         raise ClaimFileError(path, problems or ["the file is empty"])
-    out: dict[str, Any] = {"path": path}
-    for key in ("id", "title", "statement"):
-        out[key] = field_text(data, key, problems)
+    out: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
     sources = _load_sources(data["sources"], path.parent, problems) if "sources" in data else {}
     source_keys = [str(k) for k in data["sources"]] if isinstance(data.get("sources"), dict) else []
     out["sources"] = sources
@@ -213,27 +217,21 @@ def load_agreement_claim(path: str | Path) -> AgreementClaim:
     out["n_bootstrap"] = field_number(data, "n_bootstrap", problems, low=0, high=1e6, closed_low=True, integer=True)
     level = data.get("ci_level", 0.95)
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        problems.append(f"`ci_level` must be a number in (0, 1), got {level!r}")
+        problems.append(f"`ci_level` must be a number in (0, 1), got {shown(level)}")
     out["ci_level"] = float(level) if isinstance(level, (int, float)) else math.nan
     method = data.get("method", "spearman")
     if not isinstance(method, str) or method.strip().lower() not in METHOD_ALIASES:
-        problems.append(f"`method` is {method!r}; allowed: {', '.join(sorted(METHOD_ALIASES))}")
+        problems.append(f"`method` is {shown(method)}; allowed: {', '.join(sorted(METHOD_ALIASES))}")
     else:
         out["method"] = METHOD_ALIASES[method.strip().lower()]
     # Not `null`: YAML reads that key as None.
     null = data.get("permutation_null", "shuffle")
     if null not in NULLS:
-        problems.append(f"`permutation_null` is {null!r}; allowed: {', '.join(NULLS)}")
+        problems.append(f"`permutation_null` is {shown(null)}; allowed: {', '.join(NULLS)}")
     out["null"] = null
     alpha, n_perm = out["alpha"], out["n_permutations"]
     if alpha is not None and n_perm is not None and 1 / (n_perm + 1) >= alpha:
         problems.append(f"`n_permutations` {n_perm} cannot give p < alpha {alpha:g}; need more than {1 / alpha - 1:g}")
-    reported = data.get("reported", {})
-    if not isinstance(reported, dict):
-        problems.append(f"`reported` must be a mapping (may be empty: {{}}), got {reported!r}")
-    out["reported"] = reported if isinstance(reported, dict) else {}
-    notes = data.get("notes", "")
-    out["notes"] = notes if isinstance(notes, str) else str(notes)
     if problems:
         raise ClaimFileError(path, problems)
     return AgreementClaim(**out)

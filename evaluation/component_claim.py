@@ -22,11 +22,12 @@ from typing import Any
 from evaluation.schema import (
     ClaimFileError,
     check_keys,
+    claim_texts,
     field_choice,
     field_number,
-    field_text,
     read_yaml,
 )
+from tasks.errors import shown
 
 FEATURES_BY_LEVEL: dict[str, tuple[str, ...]] = {
     "layer": ("resid_norm_last", "resid_norm_mean"),
@@ -52,6 +53,8 @@ EXPECT_KEYS = ("measure", "op", "value")
 DEPTH_KEYS = ("source", "alternative")
 CONTROL_KEYS = ("random_weights", "surface_only", "length_matched", "permutation")
 SURFACE_CONTRASTS = ("recall_filler", "reasoning_reworded")
+#: The most top components a claim lists per side (its figures reach the report).
+MAX_TOP_K = 100
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,7 @@ class Claim:
 
 
 def _parse(data: dict, path: Path, problems: list[str]) -> dict:
-    out: dict[str, Any] = {"path": path}
-    for key in ("id", "title", "statement"):
-        out[key] = field_text(data, key, problems)
+    out: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
     out["level"] = field_choice(data.get("level"), "level", LEVELS, problems)
 
     depth = None
@@ -175,11 +176,13 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
     features = data.get("features")
     allowed = FEATURES_BY_LEVEL.get(component_level or "", ())
     if "features" in data and (not isinstance(features, list) or not features):
-        problems.append(f"`features` must be a non-empty list; allowed for level {component_level!r}: {list(allowed)}")
+        problems.append(f"`features` must be a non-empty list; allowed for level {shown(component_level)}: "
+                        f"{list(allowed)}")
         features = []
     for feat in features or []:
         if allowed and feat not in allowed:
-            problems.append(f"unknown feature {feat!r} for level {component_level!r}; allowed: {', '.join(allowed)}")
+            problems.append(f"unknown feature {shown(feat)} for level {shown(component_level)}; "
+                            f"allowed: {', '.join(allowed)}")
     out["features"] = tuple(features or ())
 
     out["test"] = field_choice(data.get("test"), "test", TESTS, problems)
@@ -197,7 +200,7 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
     cons = field_number(cv, "min_consistency", problems, low=0.0, high=1.0, closed_low=True, closed_high=True) if cv else None
     required = cv.get("required") if cv else None
     if cv and not isinstance(required, bool):
-        problems.append(f"`cv.required` must be true or false, got {required!r}")
+        problems.append(f"`cv.required` must be true or false, got {shown(required)}")
     out["cv"] = CrossValidation(folds, cons, required) if None not in (folds, cons) and isinstance(required, bool) else None
 
     exp = check_keys(data["expect"], "expect", EXPECT_KEYS, (), problems) if "expect" in data else {}
@@ -205,24 +208,20 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
     op = field_choice(exp.get("op"), "expect.op", tuple(OPS), problems) if exp else None
     value = exp.get("value") if exp else None
     if exp and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        problems.append(f"`expect.value` must be a number, got {value!r}")
+        problems.append(f"`expect.value` must be a number, got {shown(value)}")
+        value = None
+    elif exp and not math.isfinite(value):  # .nan or .inf would fix the verdict whatever the data
+        problems.append(f"`expect.value` must be a finite number, got {shown(value)}")
         value = None
     if measure == "depth_pvalue" and out["level"] != "depth":
         problems.append("`expect.measure` depth_pvalue needs `level: depth`")
     out["expect"] = Expectation(measure, op, float(value)) if None not in (measure, op, value) else None
 
-    reported = data.get("reported", {})
-    if not isinstance(reported, dict):
-        problems.append(f"`reported` must be a mapping of the study's figures (may be empty: {{}}), got {reported!r}")
-        reported = {}
-    out["reported"] = reported
     out["controls"] = _parse_controls(data.get("controls", {}), problems)
     top_k = data.get("top_k", 3)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-        problems.append(f"`top_k` must be a non-negative integer, got {top_k!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 0 <= top_k <= MAX_TOP_K:
+        problems.append(f"`top_k` must be an integer in [0, {MAX_TOP_K}], got {shown(top_k)}")
     out["top_k"] = top_k
-    notes = data.get("notes", "")
-    out["notes"] = notes if isinstance(notes, str) else str(notes)
     return out
 
 
@@ -234,7 +233,8 @@ def _parse_controls(raw: Any, problems: list[str]) -> Controls:
         seeds = sub.get("seeds")
         if not (isinstance(seeds, list) and seeds and all(isinstance(x, int) and not isinstance(x, bool)
                                                           and x >= 0 for x in seeds)):
-            problems.append(f"`controls.random_weights.seeds` must be a non-empty list of integers >= 0, got {seeds!r}")
+            problems.append("`controls.random_weights.seeds` must be a non-empty list of integers >= 0, "
+                            f"got {shown(seeds)}")
         else:
             values["random_weights"] = tuple(seeds)
     if "surface_only" in spec:
@@ -245,14 +245,15 @@ def _parse_controls(raw: Any, problems: list[str]) -> Controls:
         else:
             bad = [c for c in contrasts if c not in SURFACE_CONTRASTS]
             if bad:
-                problems.append(f"`controls.surface_only.contrasts` has unknown {bad}; allowed: {', '.join(SURFACE_CONTRASTS)}")
+                problems.append(f"`controls.surface_only.contrasts` has unknown {shown(bad)}; "
+                                f"allowed: {', '.join(SURFACE_CONTRASTS)}")
             else:
                 values["surface_only"] = tuple(contrasts)
     if "length_matched" in spec:
         sub = check_keys(spec["length_matched"], "controls.length_matched", ("must_survive",), (), problems)
         survive = sub.get("must_survive")
         if not isinstance(survive, bool):
-            problems.append(f"`controls.length_matched.must_survive` must be true or false, got {survive!r}")
+            problems.append(f"`controls.length_matched.must_survive` must be true or false, got {shown(survive)}")
         else:
             values["length_matched"] = survive
     if "permutation" in spec:

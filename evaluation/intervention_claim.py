@@ -22,11 +22,12 @@ from typing import Any
 from evaluation.schema import (
     ClaimFileError,
     check_keys,
+    claim_texts,
     field_choice,
     field_number,
-    field_text,
     read_yaml,
 )
+from tasks.errors import shown
 
 KINDS = ("double_dissociation", "recall_localization")
 ABLATIONS = ("zero", "mean", "resample")
@@ -138,14 +139,14 @@ def _sub_number(sub: dict, parent: str, key: str, problems: list[str], **limits:
 def _int_list(value: Any, key: str, problems: list[str], *, low: int = 1) -> tuple[int, ...]:
     if not (isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
                                                       and v >= low for v in value)):
-        problems.append(f"`{key}` must be a non-empty list of integers >= {low}, got {value!r}")
+        problems.append(f"`{key}` must be a non-empty list of integers >= {low}, got {shown(value)}")
         return ()
     return tuple(value)
 
 
 def _str_list(value: Any, key: str, allowed: tuple[str, ...], problems: list[str]) -> tuple[str, ...]:
     if not (isinstance(value, list) and value and all(v in allowed for v in value)):
-        problems.append(f"`{key}` must be a non-empty list of {', '.join(allowed)}; got {value!r}")
+        problems.append(f"`{key}` must be a non-empty list of {', '.join(allowed)}; got {shown(value)}")
         return ()
     return tuple(value)
 
@@ -156,8 +157,8 @@ def _parse_dissociation(data: dict, problems: list[str]) -> dict:
         if "selection" in data else {}
     level = field_choice(sel.get("level"), "selection.level", LEVELS, problems) if sel else None
     claim = sel.get("claim") if sel else None
-    if sel and not (isinstance(claim, str) and claim.strip()):
-        problems.append(f"`selection.claim` must name a claim directory (e.g. h2_heads), got {claim!r}")
+    if sel and not (isinstance(claim, str) and claim.strip() and len(claim) <= 255):
+        problems.append(f"`selection.claim` must name a claim directory (e.g. h2_heads), got {shown(claim)}")
         claim = None
     frac = _sub_number(sel, "selection", "train_fraction", problems, low=0.0, high=1.0)
     out["selection"] = Selection(level, claim, frac) if None not in (level, claim, frac) else None
@@ -193,7 +194,7 @@ def _parse_localization(data: dict, problems: list[str]) -> dict:
         if "corruption" in data else {}
     method = cor.get("method") if cor else None
     if cor and method != "noise":
-        problems.append(f"`corruption.method` must be noise (replacement is the control), got {method!r}")
+        problems.append(f"`corruption.method` must be noise (replacement is the control), got {shown(method)}")
     out["corruption"] = "noise"
     out["noise_factor"] = _sub_number(cor, "corruption", "factor", problems, low=0.0, high=1e3)
     out["noise_samples"] = _sub_number(cor, "corruption", "samples", problems, low=1, high=1000, closed_low=True,
@@ -208,10 +209,10 @@ def _parse_localization(data: dict, problems: list[str]) -> dict:
     out["heatmap_positions"] = _str_list(heat.get("positions"), "heatmaps.positions", TRACE_POSITIONS,
                                          problems) if heat else ()
     if heat and out["side"] and out["side"] not in out["heatmap_sides"]:
-        problems.append(f"`heatmaps.sides` must include the claim's side {out['side']!r}")
+        problems.append(f"`heatmaps.sides` must include the claim's side {shown(out['side'])}")
     for key, name in (("heatmap_sites", "site"), ("heatmap_positions", "position")):
         if heat and out[name] and out[key] and out[name] not in out[key]:
-            problems.append(f"`heatmaps.{name}s` must include the claim's {name} {out[name]!r}")
+            problems.append(f"`heatmaps.{name}s` must include the claim's {name} {shown(out[name])}")
     survive = None
     controls = data.get("controls", {})
     spec = check_keys(controls, "controls", (), ("replace",), problems) if controls != {} else {}
@@ -219,7 +220,7 @@ def _parse_localization(data: dict, problems: list[str]) -> dict:
         sub = check_keys(spec["replace"], "controls.replace", ("must_survive",), (), problems)
         survive = sub.get("must_survive")
         if not isinstance(survive, bool):
-            problems.append(f"`controls.replace.must_survive` must be true or false, got {survive!r}")
+            problems.append(f"`controls.replace.must_survive` must be true or false, got {shown(survive)}")
             survive = None
     out["replace_must_survive"] = survive
     out["max_prompts"] = field_number(data, "max_prompts", problems, low=0, high=1e6, closed_low=True,
@@ -247,7 +248,7 @@ def load_intervention_claim(path: str | Path) -> DissociationClaim | Localizatio
     data = read_yaml(path)
     problems: list[str] = []
     if not isinstance(data, dict):
-        raise ClaimFileError(path, [f"the file must be a mapping with keys {list(COMMON_KEYS)}, got {data!r}"])
+        raise ClaimFileError(path, [f"the file must be a mapping with keys {list(COMMON_KEYS)}, got {shown(data)}"])
     kind = field_choice(data.get("kind"), "kind", KINDS, problems) if "kind" in data else None
     specific = {"double_dissociation": DISSOCIATION_KEYS, "recall_localization": LOCALIZATION_KEYS}.get(kind, ())
     if kind is None and "kind" not in data:
@@ -255,16 +256,7 @@ def load_intervention_claim(path: str | Path) -> DissociationClaim | Localizatio
     # With an unknown kind, only keys no kind allows are reported (not every kind's keys).
     optional = OPTIONAL_KEYS if kind else OPTIONAL_KEYS + DISSOCIATION_KEYS + LOCALIZATION_KEYS
     check_keys(data, "", COMMON_KEYS + specific, optional, problems)
-    fields: dict[str, Any] = {"path": path}
-    for key in ("id", "title", "statement"):
-        fields[key] = field_text(data, key, problems)
-    reported = data.get("reported", {})
-    if not isinstance(reported, dict):
-        problems.append(f"`reported` must be a mapping (may be empty: {{}}), got {reported!r}")
-        reported = {}
-    fields["reported"] = reported
-    notes = data.get("notes", "")
-    fields["notes"] = notes if isinstance(notes, str) else str(notes)
+    fields: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
     if kind == "double_dissociation":
         fields.update(_parse_dissociation(data, problems))
     elif kind == "recall_localization":

@@ -5,14 +5,21 @@ Contents
 ClaimFileError : every problem of one claim file, named with file and key.
 read_yaml      : the parsed YAML of a claim file (an unreadable or invalid file is a ClaimFileError).
 check_keys     : a mapping's missing and unknown keys, as problems.
-field_number   : a number within bounds, or a problem.
+field_number   : a finite number within bounds, or a problem.
 field_choice   : one of the allowed values, or a problem.
-field_text     : a non-empty string, or a problem.
+field_text     : a non-empty string of bounded length, or a problem.
+claim_texts    : id, title, statement, notes and reported: the fields every kind shows in the report.
 
 Every claim kind's loader (`evaluation.component_claim`, `evaluation.intervention_claim`,
 `evaluation.agreement_claim`) collects problems with these helpers and raises one
 `ClaimFileError` listing them all, so a user fixes a file in one go and every kind words its
 problems alike.
+
+Input limits: a claim file is at most `MAX_CLAIM_FILE_BYTES` (1 MiB) of UTF-8 YAML whose aliases
+cannot expand it past twice that (`tasks.loader.read_yaml_file`); what reaches the report or a
+file name is bounded (`MAX_ID_CHARS`, `MAX_TITLE_CHARS`, `MAX_STATEMENT_CHARS`,
+`MAX_NOTES_CHARS`, `MAX_REPORTED_CHARS`); and a message shows a user's value cut to
+`tasks.errors.SHOWN_CHARS` characters (`shown`), never whole.
 """
 from __future__ import annotations
 
@@ -20,7 +27,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tasks.errors import YAMLReadError, problem_lines, shown
+from tasks.loader import read_yaml_file
+
+MAX_CLAIM_FILE_BYTES = 2**20
+MAX_ID_CHARS = 64
+MAX_TITLE_CHARS = 200
+MAX_STATEMENT_CHARS = 2_000
+MAX_NOTES_CHARS = 4_000
+#: Characters of the `reported` mapping's repr (the study's figures shown beside the measured ones).
+MAX_REPORTED_CHARS = 10_000
 
 
 class ClaimFileError(ValueError):
@@ -29,7 +45,7 @@ class ClaimFileError(ValueError):
     def __init__(self, path: Path | str, problems: list[str]) -> None:
         self.path = Path(path)
         self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
+        lines = "\n".join(problem_lines(self.problems))
         super().__init__(f"invalid claim file {self.path}:\n{lines}")
 
 
@@ -40,13 +56,13 @@ def field_number(data: dict, key: str, problems: list[str], *, low: float, high:
     value = data.get(key)
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        problems.append(f"`{key}` must be {kind}, got {value!r}")
+        problems.append(f"`{key}` must be {kind}, got {shown(value)}")
         return None
     ok_low = value >= low if closed_low else value > low
     ok_high = value <= high if closed_high else value < high
     if not (ok_low and ok_high and math.isfinite(value)):
         lo, hi = ("[" if closed_low else "("), ("]" if closed_high else ")")
-        problems.append(f"`{key}` must be in {lo}{low:g}, {high:g}{hi}, got {value!r}")
+        problems.append(f"`{key}` must be in {lo}{low:g}, {high:g}{hi}, got {shown(value)}")
         return None
     return value
 
@@ -54,13 +70,14 @@ def field_number(data: dict, key: str, problems: list[str], *, low: float, high:
 def check_keys(data: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...],
           problems: list[str]) -> dict:
     if not isinstance(data, dict):
-        problems.append(f"`{where}` must be a mapping with keys {list(required + optional)}, got {data!r}")
+        problems.append(f"`{where}` must be a mapping with keys {list(required + optional)}, got {shown(data)}")
         return {}
     for key in required:
         if key not in data:
             problems.append(f"missing key `{where}.{key}`" if where else f"missing key `{key}`")
     unknown = sorted(set(map(str, data)) - set(required) - set(optional))
     for key in unknown:
+        key = key if len(key) <= MAX_ID_CHARS else key[:MAX_ID_CHARS] + "..."
         name = f"{where}.{key}" if where else key
         problems.append(f"unknown key `{name}`; allowed keys: {', '.join(required + optional)}")
     return data
@@ -70,26 +87,74 @@ def field_choice(value: Any, key: str, allowed: tuple[str, ...], problems: list[
     if value is None:  # a missing key is reported once, by `_keys`
         return None
     if value not in allowed:
-        problems.append(f"`{key}` is {value!r}; allowed: {', '.join(allowed)}")
+        problems.append(f"`{key}` is {shown(value)}; allowed: {', '.join(allowed)}")
         return None
     return value
 
 
-def field_text(data: dict, key: str, problems: list[str]) -> str:
+def field_text(data: dict, key: str, problems: list[str], *, max_chars: int = MAX_STATEMENT_CHARS) -> str:
     if key not in data:  # already reported as a missing key
         return ""
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
-        problems.append(f"`{key}` must be a non-empty string, got {value!r}")
+        problems.append(f"`{key}` must be a non-empty string, got {shown(value)}")
+        return ""
+    if len(value.strip()) > max_chars:
+        problems.append(f"`{key}` has {len(value.strip()):,} characters; at most {max_chars:,} are allowed")
         return ""
     return value.strip()
 
 
+def field_id(data: dict, problems: list[str]) -> str:
+    """The claim id: printable (no newline or control character), at most `MAX_ID_CHARS` long.
+
+    It names the test, the report's rows and (through `report.evidence.file_slug`) files.
+    """
+    value = field_text(data, "id", problems, max_chars=MAX_ID_CHARS)
+    if value and not value.isprintable():
+        problems.append(f"`id` must be printable text (no newline, tab or control character), got {shown(value)}")
+        return ""
+    return value
+
+
+def claim_texts(data: dict, problems: list[str]) -> dict[str, Any]:
+    """``id``, ``title``, ``statement``, ``notes`` and ``reported`` of any claim kind, each bounded.
+
+    Examples
+    --------
+    >>> problems = []
+    >>> claim_texts({"id": "H9", "title": "t" * 500, "statement": "s"}, problems)["id"]
+    'H9'
+    >>> problems
+    ['`title` has 500 characters; at most 200 are allowed']
+    """
+    out: dict[str, Any] = {"id": field_id(data, problems),
+                           "title": field_text(data, "title", problems, max_chars=MAX_TITLE_CHARS),
+                           "statement": field_text(data, "statement", problems, max_chars=MAX_STATEMENT_CHARS)}
+    notes = data.get("notes", "")
+    # Bounded: `read_yaml` refuses documents whose aliases expand past the file size limit.
+    notes = notes if isinstance(notes, str) else str(notes)
+    if len(notes) > MAX_NOTES_CHARS:
+        problems.append(f"`notes` has {len(notes):,} characters; at most {MAX_NOTES_CHARS:,} are allowed")
+        notes = ""
+    out["notes"] = notes
+    reported = data.get("reported", {})
+    if not isinstance(reported, dict):
+        problems.append(f"`reported` must be a mapping of the study's figures (may be empty: {{}}), "
+                        f"got {shown(reported)}")
+        reported = {}
+    elif len(repr(reported)) > MAX_REPORTED_CHARS:
+        problems.append(f"`reported` takes {len(repr(reported)):,} characters; at most {MAX_REPORTED_CHARS:,} "
+                        "are allowed")
+        reported = {}
+    out["reported"] = reported
+    return out
+
+
 def read_yaml(path: Path) -> Any:
-    """The parsed YAML of a claim file; an unreadable or invalid file is a `ClaimFileError`."""
+    """The parsed YAML of a claim file; an unreadable, oversized, non-UTF-8 or invalid file, or
+    one whose aliases expand it past the limit, is a `ClaimFileError` naming the limit."""
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ClaimFileError(path, [f"cannot read the file: {exc.strerror or exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise ClaimFileError(path, [f"not valid YAML: {exc}"]) from None
+        return read_yaml_file(path, max_bytes=MAX_CLAIM_FILE_BYTES)
+    except YAMLReadError as exc:
+        raise ClaimFileError(path, [exc.problem]) from None

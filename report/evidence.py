@@ -10,8 +10,9 @@ set_run_metadata  : add run metadata to the Environment table and to evidence.js
 sync_environment  : copy the run metadata into pytest-metadata's Environment dict.
 package_versions  : installed versions of the packages that shape a result.
 compact_record    : a record without per-neuron-sized profiles (the component CSV has them).
-slugify           : a file-name-safe form of a model name or claim id.
-components_path   : ``<report-dir>/components/<model>/<claim>.csv``.
+slugify           : a file-name-safe form of a model name or claim id (readable, may collide).
+file_slug         : a file-name-safe form that never collides (different names, different slugs).
+components_path   : ``<report-dir>/components/<model>/<claim>.csv``, by `file_slug`.
 write_components  : one CSV of components per claim and model.
 write_evidence    : evidence.json, written atomically.
 
@@ -19,6 +20,7 @@ Test code uses only `record_result` and `set_run_metadata`; `report.plugin` read
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -213,9 +215,38 @@ def slugify(name: str) -> str:
     return slug or "unnamed"
 
 
+# Names kept as they are in a file name (a "/" becomes "_"): no "_" in them, so no kept name can
+# equal a changed name, which always holds the "_" before its hash.
+_KEPT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9./-]{0,99}")
+
+
+def file_slug(name: str) -> str:
+    """A file-name-safe form of `name` that two different names never share.
+
+    A name of letters, digits, ``.``, ``-`` and ``/`` (up to 100 characters, not starting with
+    a dot or slash) keeps its form, each ``/`` becoming ``_``; any other name becomes its
+    `slugify` form (cut to 60 characters) plus ``_`` and 12 hex digits of its SHA-256. Kept
+    names hold no ``_`` and changed ones always do, so the two kinds never meet; two changed
+    names meet only if their hashes do.
+
+    Examples
+    --------
+    >>> file_slug("H1"), file_slug("Qwen/Qwen2.5-0.5B")
+    ('H1', 'Qwen_Qwen2.5-0.5B')
+    >>> file_slug("H1_x"), file_slug("éé")
+    ('H1_x_06b06c3aab0b', 'unnamed_f13c007a1d8e')
+    """
+    name = str(name)
+    if _KEPT_NAME.fullmatch(name):
+        return name.replace("/", "_")
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{slugify(name)[:60].rstrip('._')}_{digest}"
+
+
 def components_path(report_dir: Path, model: str, claim_id: str) -> Path:
-    """``<report_dir>/components/<model slug>/<claim slug>.csv``."""
-    return Path(report_dir) / "components" / slugify(model) / f"{slugify(claim_id)}.csv"
+    """``<report_dir>/components/<model slug>/<claim slug>.csv`` (`file_slug`: one file per
+    model and claim, whatever their names)."""
+    return Path(report_dir) / "components" / file_slug(model) / f"{file_slug(claim_id)}.csv"
 
 
 def write_components(results: Iterable[ClaimResult], report_dir: Path) -> list[Path]:

@@ -3,7 +3,9 @@
 Contents
 --------
 pytest_configure          : on runs that collect the claims, default ``--html`` to
-                            ``<report-dir>/report.html`` (self-contained); register `EvidenceReport`.
+                            ``<report-dir>/report.html`` (self-contained); stop with a usage
+                            error when the report directory cannot be written; register
+                            `EvidenceReport`.
 pytest_runtest_makereport : attach the test's recorded `ClaimResult` to its call report, as a
                             JSON record (``report.claim_record``) and pytest-html extras.
 EvidenceReport            : gathers records from reports; results-table columns, the summary
@@ -14,9 +16,15 @@ key_figure                : the headline figure of a record.
 Records travel on the reports rather than through process state, so the report is the same
 whether tests run in this process or on pytest-xdist workers. HTML fragments are in
 `report.fragments`, plots in `report.plots`.
+
+No result is lost at the end of a run: if report.html, evidence.json or a CSV still cannot be
+written where asked, evidence.json goes to a new temporary directory, the terminal names it
+and the reason, and the run exits with `EXIT_EVIDENCE_NOT_WRITTEN` (3, pytest's
+INTERNAL_ERROR), never with 1, the status of a refuted claim.
 """
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -25,7 +33,13 @@ from typing import Any
 import pytest
 
 from evaluation.result import ClaimResult
-from fixtures.options import RUN_OPTIONS, RunOptions, is_claims_run
+from fixtures.options import (
+    OPT_REPORT_DIR,
+    RUN_OPTIONS,
+    RunOptions,
+    is_claims_run,
+    unwritable_reason,
+)
 from report.evidence import (
     RESULT_KEY,
     RESULTS_KEY,
@@ -49,6 +63,9 @@ from report.plots import plots_of_kind
 DEFAULT_REPORT_DIR = "reports"
 REPORT_NAME = "report.html"
 EVIDENCE_NAME = "evidence.json"
+#: Exit status of a run whose evidence could not be written where asked (not 1: no claim failed
+#: because of it). pytest's INTERNAL_ERROR: the run, not a claim, went wrong.
+EXIT_EVIDENCE_NOT_WRITTEN = pytest.ExitCode.INTERNAL_ERROR
 
 EVIDENCE_REPORT_KEY = pytest.StashKey["EvidenceReport"]()
 
@@ -65,8 +82,26 @@ def pytest_configure(config: pytest.Config) -> None:
         # A claim report is made to be shared: one file, plots inline, no assets directory.
         config.option.self_contained_html = True
     plugin = EvidenceReport(config, report_dir=report_dir, claim_run=claim_run)
+    if plugin.writes_files:
+        _check_writable(config, report_dir)
     config.stash[EVIDENCE_REPORT_KEY] = plugin
     config.pluginmanager.register(plugin, "hypotheses-evidence-report")
+
+
+def _check_writable(config: pytest.Config, report_dir: Path) -> None:
+    """Stop before any work when the report directory (or the --html file's) cannot be written."""
+    reason = unwritable_reason(report_dir)
+    if reason is not None:
+        raise pytest.UsageError(f"{OPT_REPORT_DIR} {report_dir}: {reason}; report.html, evidence.json and "
+                                f"the component CSVs go there (pass a writable {OPT_REPORT_DIR})")
+    html_path = config.getoption("htmlpath", None)
+    if html_path:
+        html_file = (config.invocation_params.dir / Path(html_path).expanduser())
+        if html_file.is_dir():
+            raise pytest.UsageError(f"--html {html_path}: {html_file} is a directory, not a file")
+        reason = unwritable_reason(html_file.parent)
+        if reason is not None:
+            raise pytest.UsageError(f"--html {html_path}: {reason}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -146,6 +181,9 @@ class EvidenceReport:
         evidence.json, once written.
     component_paths : list of Path
         Component CSVs written by this process.
+    write_failures : list of str
+        What could not be written at the end of the run, and why (then the run exits with
+        `EXIT_EVIDENCE_NOT_WRITTEN`).
     """
 
     def __init__(self, config: pytest.Config, *, report_dir: Path, claim_run: bool) -> None:
@@ -156,6 +194,7 @@ class EvidenceReport:
         self.unverdicted: list[dict] = []
         self.evidence_path: Path | None = None
         self.component_paths: list[Path] = []
+        self.write_failures: list[str] = []
 
     @property
     def writes_files(self) -> bool:
@@ -207,16 +246,52 @@ class EvidenceReport:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.writes_files:
             return
-        self.component_paths = write_components(self.config.stash.get(RESULTS_KEY, []),
-                                                self.report_dir)
+        try:
+            self.component_paths = write_components(self.config.stash.get(RESULTS_KEY, []), self.report_dir)
+        except OSError as exc:  # the CSVs are lost, evidence.json must not be
+            self._failed(session, f"component CSVs not written under {self.report_dir}: {_os_reason(exc)}")
         if hasattr(self.config, "workeroutput"):  # the xdist controller writes evidence.json
             self.config.workeroutput[_WORKER_OUTPUT] = {
                 "run": self.config.stash.get(RUN_METADATA_KEY, {}),
                 "components": [str(p) for p in self.component_paths]}
             return
-        self.evidence_path = write_evidence(
-            self.report_dir / EVIDENCE_NAME, self.records,
-            run=self.config.stash.get(RUN_METADATA_KEY, {}), errors=self.unverdicted)
+        self._write_evidence(session, self.report_dir)
+
+    # Innermost wrapper (trylast): the terminal reporter's wrapper, outside it, still prints the
+    # summary. It wraps every plain implementation, pytest-html's (trylast) after this one's.
+    @pytest.hookimpl(wrapper=True, trylast=True, specname="pytest_sessionfinish")
+    def pytest_sessionfinish_guard(self, session: pytest.Session) -> Any:
+        """A report.html that cannot be written is named on the terminal, in evidence.json and
+        in the exit status, instead of a traceback that hides the verdicts."""
+        try:
+            return (yield)
+        except OSError as exc:
+            if not self.writes_files:
+                raise
+            self._failed(session, f"report.html not written: {_os_reason(exc)}")
+            if self.evidence_path is not None:  # written before: add the failure to it
+                self._write_evidence(session, self.evidence_path.parent)
+            return None
+
+    def _write_evidence(self, session: pytest.Session, directory: Path | None) -> None:
+        """evidence.json in `directory`; failing that (or with None), in a new temporary directory."""
+        for target in ([directory] if directory is not None else []) + [None]:
+            try:
+                if target is None:
+                    target = Path(tempfile.mkdtemp(prefix="hypotheses-evidence-"))
+                errors = self.unverdicted + [{"test": "(run)", "when": "sessionfinish", "error": failure}
+                                             for failure in self.write_failures]
+                self.evidence_path = write_evidence(
+                    target / EVIDENCE_NAME, self.records,
+                    run=self.config.stash.get(RUN_METADATA_KEY, {}), errors=errors)
+                return
+            except OSError as exc:
+                self._failed(session, f"evidence.json not written in {target or 'a temporary directory'}: "
+                                      f"{_os_reason(exc)}")
+
+    def _failed(self, session: pytest.Session, message: str) -> None:
+        self.write_failures.append(message)
+        session.exitstatus = EXIT_EVIDENCE_NOT_WRITTEN
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -227,7 +302,7 @@ class EvidenceReport:
             self.component_paths += [Path(p) for p in output["components"]]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not (self.records or self.evidence_path):
+        if not (self.records or self.evidence_path or self.write_failures):
             return
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "claim verdicts")
@@ -239,8 +314,13 @@ class EvidenceReport:
                   f"{verdict:<10}  {key_figure(record)}", **_MARKUP.get(verdict, {}))
         for error in self.unverdicted:
             write(f"no verdict: {error['test']} ({error['when']}): {error['error']}", red=True)
+        for failure in self.write_failures:
+            write(f"NOT WRITTEN: {failure}", red=True, bold=True)
         if self.evidence_path is not None:
-            write(f"evidence.json: {self.evidence_path}")
+            moved = self.write_failures and self.evidence_path.parent != self.report_dir
+            write(f"evidence.json: {self.evidence_path}" + (f" (instead of {self.report_dir}; exit status "
+                                                           f"{int(EXIT_EVIDENCE_NOT_WRITTEN)})" if moved else ""),
+                  **({"red": True, "bold": True} if moved else {}))
         if self.component_paths:
             write(f"component CSVs: {self.report_dir / 'components'} "
                   f"({len(self.component_paths)} files)")
@@ -263,10 +343,21 @@ def _run_options(config: pytest.Config) -> RunOptions | None:
     return config.stash.get(RUN_OPTIONS, None)
 
 
+def _os_reason(exc: OSError) -> str:
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+_CRASH_CHARS = 500
+
+
 def _crash_message(report: Any) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None and getattr(crash, "message", None):
-        return str(crash.message).splitlines()[0]
+        lines = str(crash.message).splitlines()
+        # A file error lists its problems on the lines after "invalid claim file <path>:".
+        text = lines[0] if not lines[0].endswith(":") else " ".join(line.strip() for line in lines)
+        return text if len(text) <= _CRASH_CHARS else text[:_CRASH_CHARS] + "..."
     lines = [line for line in str(report.longreprtext).splitlines() if line.strip()]
     return lines[-1] if lines else report.outcome
 

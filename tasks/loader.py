@@ -4,8 +4,24 @@ Contents
 --------
 load_tasks      : a built-in set by name, or a task file by path -> TaskSet.
 load_task_file  : read and validate one YAML task file.
+read_yaml_file  : the parsed YAML of a file, within a size cap and an alias-expansion budget
+                  (task files here, claim files in `evaluation.schema`).
 parse_tasks     : validate already-parsed YAML data (reports every problem at once).
 dump_tasks      : a TaskSet as YAML text that `load_task_file` reads back identically.
+
+Input limits (each exceeded one is a named `TaskFileError` problem)
+-------------------------------------------------------------------
+MAX_TASK_FILE_BYTES : 8 MiB per task file (the largest built-in file is 17 kB; parsing 8 MiB
+                      of YAML takes about 10 s). With aliases expanded, a document may hold no
+                      more than twice that many characters (no "billion laughs").
+MAX_PAIRS           : 10,000 pairs per file (25 x the largest built-in set). Split a larger
+                      file and run each part. This bounds memory: a capture holds
+                      2 x MAX_PAIRS prompts of at most `fixtures.capture.MAX_PROMPT_TOKENS`
+                      tokens, and its arrays take 4 bytes x L x (2D + 3N + 5H + 2) per prompt
+                      (0.7 MB on smollm2: at most 14 GB; `fixtures.capture` also refuses
+                      arrays larger than half the machine's memory, whatever the model).
+MAX_PROMPT_CHARS, MAX_ANSWER_CHARS, MAX_NAME_CHARS : lengths of a prompt, an answer or
+                      alias, and of a name, id, category or label.
 
 File format::
 
@@ -28,16 +44,111 @@ from typing import Any
 
 import yaml
 
-from tasks.errors import TaskFileError
+from tasks.errors import TaskFileError, YAMLReadError, shown
 from tasks.schema import CATEGORIES, DEFAULT_LABELS, Prompt, TaskPair, TaskSet
+
+MAX_TASK_FILE_BYTES = 8 * 2**20
+MAX_PAIRS = 10_000
+MAX_PROMPT_CHARS = 20_000
+MAX_ANSWER_CHARS = 200
+MAX_NAME_CHARS = 100
 
 TOP_KEYS = ("name", "description", "labels", "categories", "pairs")
 SIDE_KEYS = ("prompt", "answer", "aliases")
 _RESERVED_PAIR_KEYS = ("id", "category")
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that counts the size of the document with every alias expanded.
+
+    Each composed node weighs 1 plus its scalar's length or its children's weights; an alias
+    weighs what its anchored node weighs, so the root's weight is the size of the expanded
+    document. Composing stops once it passes `budget`: an alias bomb is refused after reading
+    a few nodes, before anything is built from it.
+    """
+
+    budget = 2 * MAX_TASK_FILE_BYTES
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._weights: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None and id(target) not in self._weights:
+                raise _ExpansionError(f"alias *{shown(event.anchor, 40)} refers to a node that contains it "
+                                      f"(line {event.start_mark.line + 1}); recursive aliases are not allowed")
+        node = super().compose_node(parent, index)
+        weight = self._weights.get(id(node))
+        if weight is None:
+            if isinstance(node, yaml.ScalarNode):
+                weight = 1 + len(node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                weight = 1 + sum(self._weights[id(child)] for child in node.value)
+            else:
+                weight = 1 + sum(self._weights[id(k)] + self._weights[id(v)] for k, v in node.value)
+            self._weights[id(node)] = weight
+        if weight > self.budget:
+            raise _ExpansionError(
+                f"with its aliases expanded the document exceeds {self.budget:,} characters "
+                f"(at line {node.start_mark.line + 1}); aliases may not expand it past the size limit")
+        return node
+
+
+class _ExpansionError(Exception):
+    """Raised by `_BoundedLoader` past its budget (turned into a `YAMLReadError`)."""
+
+
+def read_yaml_file(path: str | os.PathLike[str], *, max_bytes: int) -> Any:
+    """The parsed YAML of `path`, read within limits; anything else is a `YAMLReadError`.
+
+    The file must be at most `max_bytes` bytes of UTF-8 text (only that much is ever read), a
+    valid single YAML document, nested less deeply than Python's recursion limit, and with its
+    aliases expanded no larger than ``2 * max_bytes`` characters (a file without aliases stays
+    below that). Each `YAMLReadError.problem` names
+    the limit.
+
+    Examples
+    --------
+    >>> read_yaml_file("tasks/data/core.yaml", max_bytes=MAX_TASK_FILE_BYTES)["name"]  # doctest: +SKIP
+    'core'
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as stream:
+            raw = stream.read(max_bytes + 1)
+    except OSError as exc:
+        raise YAMLReadError(str(path), f"cannot read the file: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise YAMLReadError(str(path), f"the file is larger than the limit of {max_bytes:,} bytes "
+                                       f"({max_bytes / 2**20:g} MiB)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise YAMLReadError(str(path), f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+                                       "cannot be decoded; save the file as UTF-8") from None
+    loader = _BoundedLoader(text)
+    loader.budget = 2 * max_bytes  # room for the +1 per node of a plain file; no room for a bomb
+    try:
+        return loader.get_single_data()
+    except _ExpansionError as exc:
+        raise YAMLReadError(str(path), str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise YAMLReadError(str(path), f"not valid YAML: {exc}") from None
+    except RecursionError:
+        raise YAMLReadError(str(path), "not usable YAML: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a value YAML resolves but Python cannot build
+        text = str(exc) if len(str(exc)) <= 200 else str(exc)[:200] + "..."
+        raise YAMLReadError(str(path), f"not usable YAML: a value cannot be read ({text}); quote it") from None
+    finally:
+        loader.dispose()
+
+
 def _hint(word: str, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
+    # A long word is cut first: difflib's work grows with its length.
+    close = difflib.get_close_matches(word[:MAX_NAME_CHARS], list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -61,14 +172,14 @@ def _parse_labels(data: dict[str, Any], problems: list[str]) -> tuple[str, str]:
     ok = (
         isinstance(labels, list)
         and len(labels) == 2
-        and all(isinstance(x, str) and x.strip() for x in labels)
+        and all(isinstance(x, str) and x.strip() and len(x) <= MAX_NAME_CHARS for x in labels)
         and labels[0] != labels[1]
         and not set(labels) & set(_RESERVED_PAIR_KEYS)
     )
     if not ok:
         problems.append(
-            f"`labels` must be a list of two distinct, non-empty names other than "
-            f"'id' and 'category', got {labels!r}"
+            f"`labels` must be a list of two distinct, non-empty names of at most "
+            f"{MAX_NAME_CHARS} characters, other than 'id' and 'category', got {shown(labels)}"
         )
         return DEFAULT_LABELS
     return (labels[0], labels[1])
@@ -76,8 +187,10 @@ def _parse_labels(data: dict[str, Any], problems: list[str]) -> tuple[str, str]:
 
 def _parse_categories(data: dict[str, Any], problems: list[str]) -> tuple[str, ...]:
     extra = data.get("categories", [])
-    if not isinstance(extra, list) or not all(isinstance(c, str) and c.strip() for c in extra):
-        problems.append(f"`categories` must be a list of non-empty strings, got {extra!r}")
+    if not isinstance(extra, list) or not all(isinstance(c, str) and c.strip() and len(c) <= MAX_NAME_CHARS
+                                              for c in extra):
+        problems.append(f"`categories` must be a list of non-empty strings of at most {MAX_NAME_CHARS} "
+                        f"characters, got {shown(extra)}")
         return CATEGORIES
     return CATEGORIES + tuple(c for c in extra if c not in CATEGORIES)
 
@@ -93,7 +206,7 @@ def _parse_side(raw: Any, where: str, label: str, problems: list[str]) -> Prompt
     for key in raw:
         if key not in SIDE_KEYS:
             problems.append(
-                f"{where}: side '{label}': unknown key {key!r}{_hint(str(key), SIDE_KEYS)}; "
+                f"{where}: side '{label}': unknown key {shown(key)}{_hint(str(key), SIDE_KEYS)}; "
                 f"allowed keys: {_allowed(SIDE_KEYS)}"
             )
     text = raw.get("prompt")
@@ -101,12 +214,15 @@ def _parse_side(raw: Any, where: str, label: str, problems: list[str]) -> Prompt
         problems.append(f"{where}: side '{label}': missing key 'prompt' (the question text)")
     elif not isinstance(text, str) or not text.strip():
         problems.append(f"{where}: side '{label}': empty prompt; expected a non-empty string")
+    elif len(text) > MAX_PROMPT_CHARS:
+        problems.append(f"{where}: side '{label}': the prompt has {len(text):,} characters; "
+                        f"at most {MAX_PROMPT_CHARS:,} are allowed")
     answer = _answer_text(raw.get("answer"))
     if "answer" not in raw or raw.get("answer") is None:
         problems.append(f"{where}: side '{label}': missing answer; expected a non-empty string")
     elif answer is None:
         problems.append(
-            f"{where}: side '{label}': answer must be a non-empty string, got {raw['answer']!r}"
+            f"{where}: side '{label}': answer must be a non-empty string, got {shown(raw['answer'])}"
             " (quote it in YAML)"
         )
     aliases_raw = raw.get("aliases", [])
@@ -114,8 +230,11 @@ def _parse_side(raw: Any, where: str, label: str, problems: list[str]) -> Prompt
     if aliases is None or any(a is None for a in aliases):
         problems.append(
             f"{where}: side '{label}': `aliases` must be a list of non-empty strings, "
-            f"got {aliases_raw!r}"
+            f"got {shown(aliases_raw)}"
         )
+    elif any(len(a) > MAX_ANSWER_CHARS for a in [answer or "", *aliases]):
+        problems.append(f"{where}: side '{label}': an answer or alias is longer than "
+                        f"{MAX_ANSWER_CHARS} characters")
     if len(problems) > n_before:
         return None
     return Prompt(text.strip(), answer, tuple(aliases), label)  # type: ignore[arg-type]
@@ -123,7 +242,7 @@ def _parse_side(raw: Any, where: str, label: str, problems: list[str]) -> Prompt
 
 def _where(index: int, raw: Any) -> str:
     pid = raw.get("id") if isinstance(raw, dict) else None
-    return f"pairs[{index}] (id {pid!r})" if isinstance(pid, str) and pid else f"pairs[{index}]"
+    return f"pairs[{index}] (id {shown(pid)})" if isinstance(pid, str) and pid else f"pairs[{index}]"
 
 
 def parse_tasks(data: Any, *, source: str = "<string>", name: str | None = None) -> TaskSet:
@@ -157,19 +276,25 @@ def parse_tasks(data: Any, *, source: str = "<string>", name: str | None = None)
     for key in data:
         if key not in TOP_KEYS:
             problems.append(
-                f"unknown top-level key {key!r}{_hint(str(key), TOP_KEYS)}; "
+                f"unknown top-level key {shown(key)}{_hint(str(key), TOP_KEYS)}; "
                 f"allowed keys: {_allowed(TOP_KEYS)}"
             )
     labels = _parse_labels(data, problems)
     categories = _parse_categories(data, problems)
     set_name = data.get("name", name if name is not None else Path(source).stem)
-    if not isinstance(set_name, str) or not set_name.strip():
-        problems.append(f"`name` must be a non-empty string, got {set_name!r}")
+    if not isinstance(set_name, str) or not set_name.strip() or len(set_name) > MAX_NAME_CHARS:
+        problems.append(f"`name` must be a non-empty string of at most {MAX_NAME_CHARS} characters, "
+                        f"got {shown(set_name)}")
         set_name = Path(source).stem
     raw_pairs = data.get("pairs")
     if not isinstance(raw_pairs, list) or not raw_pairs:
-        problems.append(f"`pairs` must be a non-empty list of pairs, got {raw_pairs!r:.80}")
+        problems.append(f"`pairs` must be a non-empty list of pairs, got {shown(raw_pairs)}")
         raw_pairs = []
+    elif len(raw_pairs) > MAX_PAIRS:
+        # Checked before any pair is read: memory stays bounded (see the module doc).
+        raise TaskFileError(source, [*problems, f"`pairs` has {len(raw_pairs):,} pairs; a task file may hold "
+                                     f"at most {MAX_PAIRS:,}: split it into files of at most {MAX_PAIRS:,} "
+                                     "pairs and run each"])
 
     pair_keys = (*_RESERVED_PAIR_KEYS, *labels)
     first_index: dict[str, int] = {}
@@ -183,15 +308,17 @@ def parse_tasks(data: Any, *, source: str = "<string>", name: str | None = None)
         for key in raw:
             if key not in pair_keys:
                 problems.append(
-                    f"{where}: unknown key {key!r}{_hint(str(key), pair_keys)}; "
+                    f"{where}: unknown key {shown(key)}{_hint(str(key), pair_keys)}; "
                     f"allowed keys: {_allowed(pair_keys)}"
                 )
         pid = raw.get("id")
         if not isinstance(pid, str) or not pid.strip():
             problems.append(f"{where}: missing or empty 'id'; expected a non-empty string")
+        elif len(pid) > MAX_NAME_CHARS or not pid.isprintable():
+            problems.append(f"{where}: 'id' must be printable and at most {MAX_NAME_CHARS} characters")
         elif pid in first_index:
             problems.append(
-                f"{where}: duplicate id {pid!r} (first used by pairs[{first_index[pid]}]); "
+                f"{where}: duplicate id {shown(pid)} (first used by pairs[{first_index[pid]}]); "
                 "ids must be unique"
             )
         else:
@@ -203,7 +330,7 @@ def parse_tasks(data: Any, *, source: str = "<string>", name: str | None = None)
             )
         elif category not in categories:
             problems.append(
-                f"{where}: unknown category {category!r}{_hint(category, categories)}; "
+                f"{where}: unknown category {shown(category)}{_hint(category, categories)}; "
                 f"expected one of {_allowed(categories)} (or declare it under `categories:`)"
             )
         sides: list[Prompt | None] = []
@@ -224,16 +351,13 @@ def parse_tasks(data: Any, *, source: str = "<string>", name: str | None = None)
 
 
 def load_task_file(path: str | os.PathLike[str]) -> TaskSet:
-    """Read a YAML task file with ``yaml.safe_load`` and validate it (see `parse_tasks`)."""
+    """Read a YAML task file within the input limits (see the module doc) and validate it
+    (see `parse_tasks`); every problem is a `TaskFileError` naming the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TaskFileError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TaskFileError(str(path), [f"not valid YAML: {exc}"]) from exc
+        data = read_yaml_file(path, max_bytes=MAX_TASK_FILE_BYTES)
+    except YAMLReadError as exc:
+        raise TaskFileError(str(path), [exc.problem]) from None
     return parse_tasks(data, source=str(path), name=path.stem)
 
 

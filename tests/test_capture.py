@@ -8,11 +8,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fixtures.capture import (
-    ARRAY_SHAPES, BATCH_COST_TOKENS, CaptureConfig, capture_activations, head_writes, plan_batches, tokenize_prompts,
+    ARRAY_SHAPES,
+    BATCH_COST_TOKENS,
+    MAX_PROMPT_TOKENS,
+    CaptureConfig,
+    CaptureMemoryError,
+    PromptTooLongError,
+    capture_activations,
+    head_writes,
+    plan_batches,
+    tokenize_prompts,
 )
 from fixtures.hooks import active_hook_count, hooks
 from fixtures.model.sites import UnsupportedArchitectureError, model_layout
-from fixtures.model.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
+from fixtures.model.tiny import (
+    build_tiny_config,
+    build_tiny_model,
+    build_tiny_tokenizer,
+)
 
 TEXTS = [
     "What is the capital of France?",
@@ -221,6 +234,10 @@ def test_capture_config_rejects_bad_values():
         CaptureConfig(sparsity_threshold=0)
     with pytest.raises(ValueError, match="max_batch_size"):
         CaptureConfig(max_batch_size=0)
+    with pytest.raises(ValueError, match="max_prompt_tokens"):
+        CaptureConfig(max_prompt_tokens=0)
+    with pytest.raises(ValueError, match="max_array_bytes"):
+        CaptureConfig(max_array_bytes=0)
 
 
 def test_capture_with_layers_offloaded_to_disk_equals_plain(tmp_path):
@@ -237,3 +254,72 @@ def test_capture_with_layers_offloaded_to_disk_equals_plain(tmp_path):
     got = capture_activations(offloaded.model, offloaded.tokenizer, TEXTS, progress=False)
     for name in ARRAY_SHAPES:
         np.testing.assert_array_equal(got[name], ref[name], err_msg=name)
+
+
+# ---- bounds checked before any forward pass (issue "Integrity") ---------------------------------
+
+def _forward_count(model) -> list:
+    calls: list = []
+    model.model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    return calls
+
+
+def test_a_prompt_over_the_models_context_is_named_before_any_forward_pass():
+    model, tok = build_tiny_model(seed=0), build_tiny_tokenizer()
+    calls = _forward_count(model)
+    context = model.config.max_position_embeddings  # 512; the tiny tokenizer spells bytes
+    with pytest.raises(PromptTooLongError) as err:
+        capture_activations(model, tok, [TEXTS[0], "x" * (context + 10), TEXTS[1]], progress=False,
+                            names=["short (recall)", "long-one (recall)", "other (reasoning)"])
+    assert str(err.value).startswith(f"1 prompt longer than {context} tokens (the model's context, "
+                                     "max_position_embeddings): long-one (recall) (")
+    assert err.value.too_long[0][0] == "long-one (recall)" and calls == []
+    with pytest.raises(PromptTooLongError, match=r"\(CaptureConfig.max_prompt_tokens\): prompt 0 \("):
+        capture_activations(model, tok, TEXTS[:1], config=CaptureConfig(max_prompt_tokens=5), progress=False)
+    assert calls == []
+
+
+def test_get_activations_names_the_pairs_whose_prompts_are_too_long(tmp_path):
+    from fixtures.activations import get_activations
+    from fixtures.cache import ActivationCache
+    from fixtures.model.lazy import LazyModel
+    from tasks.schema import Prompt, TaskPair, TaskSet
+
+    pairs = [TaskPair(f"p{i}", "capital", Prompt(text, "A", kind="recall"), Prompt("Q?", "B", kind="reasoning"))
+             for i, text in enumerate(["Q?", "y " * 300, "Q?", "z " * 400])]
+    model = LazyModel("tiny", device="cpu", dtype="float32")
+    calls = _forward_count(model.model)
+    with pytest.raises(PromptTooLongError) as err:
+        get_activations(TaskSet("long", tuple(pairs)), model, prompt_format="plain",
+                        cache=ActivationCache(tmp_path, enabled=False), progress=False)
+    assert [name for name, _ in err.value.too_long] == ["p1 (recall)", "p3 (recall)"] and calls == []
+
+
+def test_greedy_answers_refuse_prompts_over_the_cap_before_generating():
+    from fixtures.behaviour import greedy_answers
+
+    model, tok = build_tiny_model(seed=0), build_tiny_tokenizer()
+    model.generate = lambda **kw: pytest.fail("generate ran")
+    # tiny's context is 512 tokens: prompt + 16 answer tokens must fit, so 496 is the limit here,
+    # below the general cap MAX_PROMPT_TOKENS
+    assert model.config.max_position_embeddings == 512 < MAX_PROMPT_TOKENS
+    for text in ("x" * 600, "x" * (MAX_PROMPT_TOKENS + 1)):
+        with pytest.raises(PromptTooLongError, match="longer than 496 tokens \\(the model's context, less the "
+                                                     "answer's tokens\\): prompt 1 "):
+            greedy_answers(model, tok, ["Hi", text])
+
+
+def test_the_tokenizers_own_limit_applies():
+    tok = build_tiny_tokenizer()
+    tok.model_max_length = 8
+    with pytest.raises(PromptTooLongError, match="the tokenizer's model_max_length"):
+        tokenize_prompts(tok, ["What is the capital of France?"])
+    assert tokenize_prompts(tok, ["Hi"], limits={"a caller's limit": 100})
+
+
+def test_arrays_larger_than_allowed_are_refused_before_allocation():
+    model, tok = build_tiny_model(seed=0), build_tiny_tokenizer()
+    calls = _forward_count(model)
+    with pytest.raises(CaptureMemoryError, match=r"the activations of 5 prompts would take .* GiB, more than"):
+        capture_activations(model, tok, TEXTS, config=CaptureConfig(max_array_bytes=1000), progress=False)
+    assert calls == []

@@ -20,8 +20,8 @@ import pytest
 
 from fixtures.options import shipped_claims_dir
 from report import plots_components as plots
-from report.plots import PLOTS_BY_KIND, plots_for
 from report.evidence import RESULT_KEY, RESULTS_KEY, record_result, slugify
+from report.plots import PLOTS_BY_KIND, plots_for
 
 pytest_plugins = ["pytester"]
 
