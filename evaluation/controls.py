@@ -30,6 +30,7 @@ from evaluation.component_claim import Claim
 from evaluation.components import Measurement, measure
 from evaluation.result import ControlRow
 from fixtures.activations import Activations
+from fixtures.progress import step
 from stats.monte_carlo import monte_carlo_pvalue
 
 if TYPE_CHECKING:
@@ -97,10 +98,13 @@ def permutation_null(claim: Claim, acts: Activations, *, n: int, seed: int) -> t
     rng = np.random.default_rng([seed, 0x5EED])
     names = tuple(claim.features) + ("n_tokens",)
     values, counts = np.empty(n), np.empty(n, dtype=np.int64)
-    for i in range(n):
-        swap = rng.random(acts.n_pairs) < 0.5
-        m = measure(claim, permuted(acts, swap, names), seed=seed, consistency=False)
-        values[i], counts[i] = m.value, _count(m)
+    model = acts.meta.get("model")
+    with step(f"{claim.id} permutation null" + (f" ({model})" if model else ""), total=n, unit="draw") as bar:
+        for i in range(n):
+            swap = rng.random(acts.n_pairs) < 0.5
+            m = measure(claim, permuted(acts, swap, names), seed=seed, consistency=False)
+            values[i], counts[i] = m.value, _count(m)
+            bar.update(1)
     return values, counts
 
 

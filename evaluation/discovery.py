@@ -4,6 +4,7 @@ Contents
 --------
 DiscoveredClaim    : one claim file: its kind, path, loaded claim or the error that stops it.
 discover           : every claim file of every registered kind under some directories.
+selectable_ids     : the names ``--claim`` selects a claim by (its id; an invalid file's folder).
 sibling_claim_path : a claim a claim refers to by its folder name (H5a's selection claim).
 
 One code path for every kind: a directory ``<root>/<slug>/`` holding a file named after a kind
@@ -87,6 +88,11 @@ def discover(roots: Sequence[str | Path], *, kinds: Iterable[ClaimKind] = KINDS)
                 entry.path, [f"`id` {entry.claim.id!r} is also the id of {others}; claim ids must be unique"]))
         out.append(entry)
     return out
+
+
+def selectable_ids(claims: Iterable[DiscoveredClaim]) -> set[str]:
+    """The names ``--claim`` accepts: every claim id, and an invalid file's folder name."""
+    return {name for c in claims for name in (c.test_id, c.test_id.removesuffix("(invalid)"))}
 
 
 def sibling_claim_path(claim_file: Path, folder: str, file_name: str = "claim.yaml") -> Path:

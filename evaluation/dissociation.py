@@ -152,7 +152,7 @@ def evaluate_dissociation(claim: DissociationClaim, data: InterventionData, *, m
         ablations = [Ablation(**{attr: frozenset(c[3])}) for c in conditions]
         means = data.means if claim.ablation == "mean" else None
         start = time.perf_counter()
-        with threads(), data.progress(f"{claim.id} ablations", len(ablations)) as bar:
+        with threads(), data.progress(f"{claim.id} ablations", len(ablations), unit="condition") as bar:
             out = ablation_metrics(data.model.model, packed.rows(index), targets[index], clean.rows(index),
                                    ablations, method=claim.ablation, means=means,
                                    resample=_resample(data, claim, packed, clean, conditions, index),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -29,14 +29,13 @@ from fixtures.cache import ActivationCache, CacheKey
 if TYPE_CHECKING:
     import os
 
-    from tqdm.auto import tqdm
-
     from fixtures.activations import Activations
     from fixtures.intervention.ablation import ReferenceMeans
     from fixtures.intervention.answer_metrics import AnswerTarget
     from fixtures.intervention.runner import Packed
     from fixtures.intervention.runs import CleanRun
     from fixtures.model.lazy import LazyModel
+    from fixtures.progress import Step
     from tasks.schema import Prompt, TaskSet
 
 
@@ -135,7 +134,7 @@ class InterventionData:
         chosen = [self.targets[0][i] for i in self.measured_rows]
         packed = pack([list(t.ids) for t in chosen], self.pad_id)
         targets = torch.tensor([t.target for t in chosen], dtype=torch.long)
-        with threads():
+        with threads(), self.progress("clean runs", len(chosen), unit="prompt"):
             run = clean_run(model, packed, targets)
         self.timings["clean run"] = time.perf_counter() - start
         return packed, run, targets.numpy()
@@ -178,18 +177,18 @@ class InterventionData:
         from fixtures.intervention.ablation import get_reference_means
 
         start = time.perf_counter()
-        with threads():
+        with threads(), self.progress("reference means for ablation", len(self.prompts), unit="prompt"):
             means = get_reference_means(self.taskset, self.model, prompt_format=self.prompt_format,
                                         cache=self.cache)
         self.timings["reference means"] = time.perf_counter() - start
         return means
 
-    def progress(self, desc: str, total: int) -> tqdm:
-        """A tqdm bar (silent under CI or with ``progress=False``) for a long measurement."""
-        from tqdm.auto import tqdm
+    def progress(self, desc: str, total: int, *, unit: str = "run") -> AbstractContextManager[Step]:
+        """A `fixtures.progress.step` (tqdm-like ``update(n)``, ``n``; silent with
+        ``progress=False``) for a long measurement."""
+        from fixtures.progress import step
 
-        return tqdm(total=total, desc=f"{desc} ({self.model.name})", leave=False,
-                    disable=not self.show_progress)
+        return step(f"{desc} ({self.model.name})", total=total, unit=unit, enabled=self.show_progress)
 
     def cached(self, kind: str, spec: dict, compute: Callable[[], dict[str, np.ndarray]]) -> tuple[dict, str]:
         """Raw measurements of a claim from the disk cache, else `compute()` (then stored).

@@ -125,7 +125,7 @@ def evaluate_localization(claim: LocalizationClaim, data: InterventionData, *, m
         out: dict[str, np.ndarray] = {}
         start = time.perf_counter()
         total = len(sides) * claim.noise_samples * len(sites) * len(kinds) + int(run_replace)
-        with threads(), data.progress(f"{claim.id} tracing", total) as bar:
+        with threads(), data.progress(f"{claim.id} causal tracing", total, unit="restoration") as bar:
             tick = (lambda site, kind: bar.update(1))
             for s_index, side in enumerate(sides):
                 runs = []

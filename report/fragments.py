@@ -1,14 +1,20 @@
-"""HTML fragments of the evidence report (pytest-html extras, table cells, summary section).
+"""HTML fragments of the evidence report (pytest-html extras and table cells).
 
 Contents
 --------
+STYLE              : the report's stylesheet (inserted once, with the summary).
 key_figure         : the headline figure of a record ("layers specialized: 18/28 (64%)").
+short_figure       : the same without the controls' sentence (for tables).
+fmt                : plain-text form of a figure.
+badge              : a coloured verdict label.
+control_rows       : one table row per control: measure under it, the model's, difference,
+                     p-value, count, overlap, result (``controls_header`` names the columns).
 claim_html         : the evidence card of one claim test: verdict, statement, thresholds,
-                     "study reported | measured here", behaviour, controls, plots.
+                     "study reported | measured here", behaviour, controls, plots, CSV link.
 table_header_cells : extra results-table header cells (claim, model, verdict, key figure).
 row_cells          : the matching cells of one report row.
-summary_html       : claims x models table, confound audit and tests without a verdict,
-                     with the report's stylesheet.
+
+The summary at the top of the page (verdicts, confound audit) is `report.summary`.
 
 Everything that comes from a claim file or a model is escaped here; the fragments are pasted
 into the page as HTML by pytest-html.
@@ -35,7 +41,7 @@ STYLE = """<style>
 .hx-badge{display:inline-block;padding:0 8px;border-radius:9px;color:#fff;font-weight:600;
  font-size:11px;line-height:18px;vertical-align:1px;margin-right:4px}
 .hx-b-supported{background:#1a7f37}.hx-b-refuted{background:#cf222e}
-.hx-b-confounded{background:#bc4c00}.hx-b-error,.hx-b-none{background:#6e7781}
+.hx-b-confounded{background:#bc4c00}.hx-b-error,.hx-b-none,.hx-b-skipped{background:#6e7781}
 .hx-statement{border-left:3px solid #d0d7de;padding-left:8px;font-style:italic;color:#3d444d}
 .hx-message{font-weight:600}
 .hx-grid{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start;margin:8px 0}
@@ -54,6 +60,9 @@ td.col-verdict.hx-v-supported{color:#1a7f37;font-weight:600}
 td.col-verdict.hx-v-refuted,td.col-verdict.hx-v-error{color:#cf222e;font-weight:600}
 td.col-verdict.hx-v-confounded{color:#bc4c00;font-weight:600}
 td.col-claim,td.col-verdict{white-space:nowrap}td.col-keyfigure{color:#1f2328}
+table.hx-controls td,table.hx-audit td,table.hx-controls tr>th:first-child,table.hx-audit tr>th:first-child{white-space:nowrap}
+table.hx-audit td:last-child,table.hx-controls td:last-child{white-space:normal;max-width:28em}
+table.hx-audit tr.hx-group th{white-space:normal}table.hx-t{width:auto}
 </style>"""
 
 
@@ -70,6 +79,23 @@ def key_figure(record: Mapping[str, Any]) -> str:
     if figures.get("key_figure") is not None:
         return fmt(figures["key_figure"])
     return str(record.get("message") or "").removeprefix(f"{record.get('id')}: ")
+
+
+def short_figure(record: Mapping[str, Any]) -> str:
+    """`key_figure` without the sentence about the controls; a confounded claim names the
+    controls that explain it instead (their numbers are in the controls table).
+
+    Examples
+    --------
+    >>> short_figure({"id": "H1", "verdict": "confounded", "controls": [{"name": "random weights", "passed": False}],
+    ...               "message": "H1: 4/4 layers (100%), but a control explains it (random weights: ...)"})
+    '4/4 layers (100%); explained by: random weights'
+    """
+    text = key_figure(record).split(", but a control explains it", 1)[0]
+    failed = [_control_name(c) for c in record.get("controls") or [] if c.get("passed") is False]
+    if record.get("verdict") == "confounded" and failed:
+        text += f"; explained by: {', '.join(failed)}"
+    return text
 
 
 def fmt(value: Any) -> str:
@@ -105,7 +131,7 @@ def _is_fraction(value: Any) -> bool:
     return isinstance(value, float) and 0.0 <= value <= 1.0
 
 
-def _badge(verdict: str | None) -> str:
+def badge(verdict: str | None) -> str:
     name = verdict or "no verdict"
     return f'<span class="hx-badge hx-b-{escape(verdict or "none")}">{escape(name)}</span>'
 
@@ -124,29 +150,70 @@ def _comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
             f"{body}</table>")
 
 
-def _controls_table(controls: Sequence[Mapping[str, Any]]) -> str:
-    first = ["name", "condition", "count", "passed"]
-    keys = [k for k in first if any(k in c for c in controls)]
-    keys += sorted({k for c in controls for k in c} - set(keys) - {"detail"})
-    keys += ["detail"] if any("detail" in c for c in controls) else []
-    header = "".join(f"<th>{'claim beats control' if k == 'passed' else escape(k)}</th>"
-                     for k in keys)
+#: Columns of a controls table (card and confound audit): what each holds, with its unit.
+CONTROL_COLUMNS = ("Control", "Measure under the control", "Measure on the model", "Difference (control − model)",
+                   "p-value (Monte Carlo)", "Specialized components under the control",
+                   "Overlap with the model's specialized (%)", "Result", "Notes")
+_CONTROL_FIELDS = {"name", "control", "count", "value", "reference", "passed", "overlap", "pvalue", "detail"}
+
+
+def controls_header() -> tuple[str, ...]:
+    return CONTROL_COLUMNS
+
+
+def _num(value: Any, *, signed: bool = False) -> str:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "<td>—</td>"
+    text = (f"{value:+.4g}" if value else "0") if signed else fmt(value)
+    return f'<td class="hx-num">{escape(text)}</td>'
+
+
+def control_rows(controls: Sequence[Mapping[str, Any]]) -> str:
+    """One ``<tr>`` per control record (`evaluation.result.ControlRow.to_record`), in the
+    columns of `CONTROL_COLUMNS`; the record's sentence (``detail``) is the row's tooltip, and
+    its text only when the row has no numbers."""
     rows = ""
-    for control in controls:
-        cells = ""
-        for key in keys:
-            value = control.get(key)
-            if key == "passed" and isinstance(value, bool):
-                cells += (f'<td class="hx-{"yes" if value else "no"}">'
-                          f'{"yes" if value else "no: explains the result"}</td>')
-            else:
-                cells += _cell(value, key=key)
-        rows += f"<tr>{cells}</tr>"
-    return f'<table class="hx-t"><caption>Controls</caption><tr>{header}</tr>{rows}</table>'
+    for c in controls:
+        value, reference = c.get("value"), c.get("reference")
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (value, reference))
+        difference = value - reference if numeric else None
+        count = c.get("count")
+        if c.get("control") == "permutation" and isinstance(count, (int, float)):
+            count_cell = f'<td class="hx-num">{escape(fmt(float(count)))} <span class=hx-model>(mean of draws)</span></td>'
+        else:
+            count_cell = _num(count)
+        overlap = c.get("overlap")
+        overlap_cell = (f'<td class="hx-num">{overlap:.0%}</td>' if isinstance(overlap, (int, float))
+                        and not isinstance(overlap, bool) else "<td>—</td>")
+        passed = c.get("passed")
+        if passed is True:
+            result = '<td class="hx-yes">✓ claim beats it</td>'
+        elif passed is False:
+            result = '<td class="hx-no">✗ explains the result</td>'
+        else:
+            result = "<td>– not judged</td>"
+        notes = [f"{str(k).replace('_', ' ')}: {fmt(v)}" for k, v in c.items() if k not in _CONTROL_FIELDS]
+        if value is None and count is None and c.get("pvalue") is None and c.get("detail"):
+            notes.append(str(c["detail"]))
+        rows += (f'<tr title="{escape(str(c.get("detail") or ""))}"><th>{escape(_control_name(c))}</th>'
+                 f"{_num(value)}{_num(reference)}{_num(difference, signed=True)}{_num(c.get('pvalue'))}"
+                 f"{count_cell}{overlap_cell}{result}<td>{escape('; '.join(notes))}</td></tr>")
+    return rows
+
+
+def _controls_table(controls: Sequence[Mapping[str, Any]], measure: str | None) -> str:
+    caption = "Controls" + (f" (measure: {measure})" if measure else "")
+    head = "".join(f"<th>{escape(c)}</th>" for c in CONTROL_COLUMNS)
+    return (f'<table class="hx-t hx-controls"><caption>{escape(caption)}</caption><tr>{head}</tr>'
+            f"{control_rows(controls)}</table>")
+
+
+def _control_name(control: Mapping[str, Any]) -> str:
+    return str(control.get("name") or control.get("condition") or "control")
 
 
 def claim_html(result: ClaimResult, record: Mapping[str, Any],
-               plots: Sequence[tuple[str, bytes | None, str | None]]) -> str:
+               plots: Sequence[tuple[str, bytes | None, str | None]], *, csv_href: str | None = None) -> str:
     """The evidence card of one claim on one model.
 
     Parameters
@@ -156,6 +223,8 @@ def claim_html(result: ClaimResult, record: Mapping[str, Any],
         ``result.to_record()`` (values already JSON-ready), plus ``components_csv`` if any.
     plots : list of (title, png bytes or None, error message or None)
         PNGs are embedded as data: URIs, so the card needs no other file.
+    csv_href : str, optional
+        Link to the claim's component CSV, relative to report.html.
 
     Returns
     -------
@@ -164,7 +233,7 @@ def claim_html(result: ClaimResult, record: Mapping[str, Any],
     """
     parts = [
         '<div class="hx-card">',
-        (f'<div class="hx-head">{_badge(result.verdict)} <span class="hx-title">'
+        (f'<div class="hx-head">{badge(result.verdict)} <span class="hx-title">'
          f'{escape(result.claim_id)}: {escape(result.title)}</span> <span class="hx-model">'
          f"on {escape(result.model)} · {escape(result.level)} level</span></div>"),
         f'<p class="hx-statement">{escape(result.statement)}</p>',
@@ -179,7 +248,7 @@ def claim_html(result: ClaimResult, record: Mapping[str, Any],
         parts.append(_key_value_table("Behaviour (same prompts)", record["behaviour"]))
     parts.append("</div>")
     if record.get("controls"):
-        parts.append(_controls_table(record["controls"]))
+        parts.append(_controls_table(record["controls"], (record.get("thresholds") or {}).get("expectation")))
     else:
         parts.append('<p class="hx-note">No controls ran for this claim: the verdict rests on '
                      "the study's thresholds alone.</p>")
@@ -195,9 +264,11 @@ def claim_html(result: ClaimResult, record: Mapping[str, Any],
                        "</figure>")
     if figures:
         parts.append(f'<div class="hx-plots">{"".join(figures)}</div>')
-    meta = dict(record.get("meta") or {})
     if record.get("components_csv"):
-        meta["components"] = record["components_csv"]
+        target = csv_href or str(record["components_csv"])
+        parts.append(f'<p class="hx-meta">Every component\'s statistics: <a class="hx-csv" '
+                     f'href="{escape(target)}">{escape(str(record["components_csv"]))}</a> (CSV)</p>')
+    meta = dict(record.get("meta") or {})
     if meta:
         parts.append(f'<p class="hx-meta">{escape(fmt(meta))}</p>')
     parts.append("</div>")
@@ -209,7 +280,7 @@ def table_header_cells() -> list[str]:
     return ['<th class="sortable" data-column-type="claim">Claim</th>',
             '<th class="sortable" data-column-type="model">Model</th>',
             '<th class="sortable" data-column-type="verdict">Verdict</th>',
-            "<th>Key figure</th>"]
+            "<th>Key figure (measured; required)</th>"]
 
 
 def row_cells(record: Mapping[str, Any] | None) -> list[str]:
@@ -225,76 +296,4 @@ def row_cells(record: Mapping[str, Any] | None) -> list[str]:
     return [f'<td class="col-claim">{escape(str(record.get("id")))}</td>',
             f'<td class="col-model">{escape(str(record.get("model")))}</td>',
             f'<td class="col-verdict hx-v-{verdict}">{verdict}</td>',
-            f'<td class="col-keyfigure">{escape(key_figure(record))}</td>']
-
-
-def summary_html(records: Sequence[Mapping[str, Any]],
-                 unverdicted: Sequence[Mapping[str, Any]]) -> str:
-    """Stylesheet, claims x models verdict table, confound audit, tests without a verdict."""
-    parts = [STYLE, '<div class="hx">', "<h3>Claims</h3>"]
-    if records:
-        parts.append(_claims_table(records))
-    else:
-        parts.append('<p class="hx-note">No claim recorded a verdict in this run.</p>')
-    parts += ["<h3>Confound audit</h3>", _audit_table(records)]
-    if unverdicted:
-        items = "".join(f"<li><code>{escape(e['test'])}</code> ({escape(e['when'])}): "
-                        f"{escape(e['error'])}</li>" for e in unverdicted)
-        parts.append("<h3>Tests without a verdict</h3><p class=hx-note>A crash or a malformed "
-                     f"claim file is an error, not a refutation.</p><ul>{items}</ul>")
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _claims_table(records: Sequence[Mapping[str, Any]]) -> str:
-    claims = list(dict.fromkeys(str(r.get("id")) for r in records))
-    models = list(dict.fromkeys(str(r.get("model")) for r in records))
-    titles = {str(r.get("id")): str(r.get("title") or "") for r in records}
-    cells: dict[tuple[str, str], list[str]] = {}
-    for r in records:
-        text = f'{_badge(r.get("verdict"))} {escape(key_figure(r))}'
-        cells.setdefault((str(r.get("id")), str(r.get("model"))), []).append(
-            f'<div title="{escape(str(r.get("message") or ""))}">{text}</div>')
-    header = "".join(f"<th>{escape(m)}</th>" for m in models)
-    rows = "".join(
-        f"<tr><th>{escape(c)} <span class=hx-model>{escape(titles[c])}</span></th>"
-        + "".join(f"<td>{''.join(cells.get((c, m), ['—']))}</td>" for m in models) + "</tr>"
-        for c in claims)
-    return f'<table class="hx-t"><tr><th>claim</th>{header}</tr>{rows}</table>'
-
-
-def _audit_table(records: Sequence[Mapping[str, Any]]) -> str:
-    with_controls = [r for r in records if r.get("controls")]
-    if not with_controls:
-        return ('<p class="hx-note">No controls ran: every verdict above rests on the study\'s '
-                "thresholds alone and has not been checked against random-weights, "
-                "surface-only or length-matched baselines.</p>")
-    names = list(dict.fromkeys(_control_name(c) for r in with_controls for c in r["controls"]))
-    header = "".join(f"<th>{escape(n)}</th>" for n in names)
-    rows = ""
-    for r in records:
-        by_name = {_control_name(c): c for c in r.get("controls") or []}
-        cells = ""
-        for name in names:
-            control = by_name.get(name)
-            if control is None:
-                cells += "<td>—</td>"
-                continue
-            text = escape(fmt(control.get("count")))
-            if control.get("overlap") is not None:
-                text += f" <span class=hx-model>(overlap {escape(fmt(control['overlap']))})</span>"
-            if isinstance(control.get("passed"), bool):
-                mark = ('<span class="hx-yes">✓</span>' if control["passed"]
-                        else '<span class="hx-no">✗</span>')
-                text = f"{mark} {text}"
-            cells += f'<td title="{escape(fmt(control.get("detail")))}">{text}</td>'
-        rows += (f"<tr><th>{escape(str(r.get('id')))}</th><td>{escape(str(r.get('model')))}</td>"
-                 f"<td>{_badge(r.get('verdict'))} {escape(key_figure(r))}</td>{cells}</tr>")
-    return ('<table class="hx-t"><tr><th>claim</th><th>model</th><th>study criteria</th>'
-            f"{header}</tr>{rows}</table><p class=hx-note>Cells: count of specialized "
-            "components under each control. ✓ the claim's count exceeds it; ✗ the control "
-            "explains the result.</p>")
-
-
-def _control_name(control: Mapping[str, Any]) -> str:
-    return str(control.get("name") or control.get("condition") or "control")
+            f'<td class="col-keyfigure">{escape(short_figure(record))}</td>']

@@ -2,7 +2,7 @@
 
 Contents
 --------
-DPI, RECALL, REASONING, MIXED, FEATURE_COLORS, CONTROL_COLORS : the shared palette.
+DPI, RECALL, REASONING, MIXED, FEATURE_COLORS, CONTROL_COLORS, CONTROL_BAND : the shared palette.
 figure        : a constrained-layout `Figure` with one styled axis.
 png           : PNG bytes of a figure (no timestamp, so the bytes are reproducible).
 legend        : a legend outside the axes.
@@ -27,6 +27,7 @@ REASONING = "#2166ac"
 MIXED = "#7b3294"
 FEATURE_COLORS = ("#222222", "#1b9e77", "#d95f02", "#7570b3", "#e7298a")
 CONTROL_COLORS = ("#e66101", "#5e3c99", "#1b7837", "#8c8c8c", "#a6611a")
+CONTROL_BAND = "#7f7f7f"  # the controls' min-max band (grey: the model's black line stands out)
 
 
 def figure(*, width: float, height: float) -> tuple[Figure, Any]:

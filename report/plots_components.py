@@ -3,10 +3,11 @@
 Contents
 --------
 layer_effect_plot    : per-layer Cohen's d with CIs, +-threshold lines, specialized layers shaded.
-head_heatmap         : layers x heads effect of the primary feature, specialized heads lettered.
+head_heatmap         : layers x heads effect of the primary feature, specialized heads marked
+                       (recall ▲, reasoning ▼, mixed ◆; legend below).
 neuron_fraction_plot : per-layer stacked % of neurons (or heads) specialized: recall / reasoning / mixed.
 depth_profile_plot   : ``profile:<name>`` lines over normalized depth.
-controls_plot        : per-layer counts, real vs each control condition.
+controls_plot        : per-layer counts, the model's line vs the controls' min-max band.
 COMPONENT_PLOTS      : ``(title, function)`` pairs, registered for the "component" kind in `report.plots`.
 
 Each function returns PNG bytes, or None when the profiles it needs are absent: a claim that
@@ -23,7 +24,7 @@ from matplotlib.patches import Patch
 
 from evaluation.result import ClaimResult
 from report.plot_style import (
-    CONTROL_COLORS,
+    CONTROL_BAND,
     FEATURE_COLORS,
     MIXED,
     REASONING,
@@ -35,7 +36,8 @@ from report.plot_style import (
     side_color,
 )
 
-LABEL_LETTERS = {1: "R", 2: "Q", 3: "M"}  # label_code -> letter: recall, reasoning (Q), mixed
+# label_code -> (marker, legend label): recall up, reasoning down, mixed a diamond.
+LABEL_MARKERS = {1: ("^", "recall"), 2: ("v", "reasoning"), 3: ("D", "mixed")}
 MAX_HEADS = 128  # wider [L, X] effect arrays are neurons, too wide for a lettered heatmap
 _CONTROL_KEY = re.compile(r"control:(.+):count_per_layer")
 _REAL_CONDITIONS = ("real", "trained")
@@ -84,10 +86,11 @@ def layer_effect_plot(result: ClaimResult) -> bytes | None:
 
 
 def head_heatmap(result: ClaimResult) -> bytes | None:
-    """Layers x heads heatmap of the primary feature's effect, specialized heads lettered.
+    """Layers x heads heatmap of the primary feature's effect, specialized heads marked.
 
     Reads the first ``effect:<feature>`` [L, H] (or ``meta["primary_feature"]`` when given),
-    ``label_code`` [L, H] (R recall, Q reasoning, M mixed) or else ``specialized`` [L, H] (dots).
+    ``label_code`` [L, H] (markers: ▲ recall, ▼ reasoning, ◆ mixed, with a legend) or else
+    ``specialized`` [L, H] (dots).
     The colour scale is symmetric at the 99th percentile of |d|, so a few extreme heads do not
     wash out the rest (the colour bar is marked as extended). Neuron arrays [L, N] get no
     heatmap (`neuron_fraction_plot` summarises them); see `_component_noun`.
@@ -110,22 +113,29 @@ def head_heatmap(result: ClaimResult) -> bytes | None:
     ax.spines[["top", "right"]].set_visible(True)
     codes = _optional(result.profiles, "label_code", effect.shape)
     specialized = _optional(result.profiles, "specialized", effect.shape)
-    fontsize = max(4.0, min(7.0, 130.0 / max(n_layers, n_heads)))
+    # Markers, not letters: a shape reads at any cell size, and the white edge keeps it visible
+    # on the darkest cells of the colour scale.
+    size = max(3.0, min(7.0, 180.0 / max(n_layers, n_heads)))
+    handles = []
     if codes is not None:
-        for layer, head in zip(*np.nonzero(codes)):
-            strong = abs(effect[layer, head]) > 0.55 * scale
-            ax.text(head, layer, LABEL_LETTERS.get(int(codes[layer, head]), "?"), ha="center",
-                    va="center", fontsize=fontsize, color="white" if strong else "black")
-        key = "specialized: R recall · Q reasoning · M mixed"
+        for code, (marker, label) in LABEL_MARKERS.items():
+            layers, heads = np.nonzero(codes == code)
+            if layers.size:
+                handles.append(ax.plot(heads, layers, ls="none", marker=marker, ms=size, mfc="black",
+                                       mec="white", mew=0.6, label=label)[0])
     elif specialized is not None:
         layers, heads = np.nonzero(specialized.astype(bool))
-        ax.plot(heads, layers, "k.", ms=2.5)
-        key = "dots: specialized heads"
-    else:
-        key = "specialization not recorded"
+        handles.append(ax.plot(heads, layers, ls="none", marker="o", ms=size * 0.7, mfc="black", mec="white",
+                               mew=0.5, label="specialized")[0])
+    if handles:
+        fig.legend(handles=handles, loc="outside lower left", ncol=len(handles) + 1, frameon=False,
+                   fontsize=7, title="specialized heads:", title_fontsize=7, handletextpad=0.2,
+                   columnspacing=0.8)
+    elif codes is None and specialized is None:
+        ax.text(0.0, -0.2, "specialization not recorded", transform=ax.transAxes, fontsize=7)
     integer_ticks(ax.xaxis, n_heads)
     integer_ticks(ax.yaxis, n_layers)
-    ax.set_xlabel(f"head\n{key}")
+    ax.set_xlabel("head")
     ax.set_ylabel("layer")
     ax.set_title(f"{result.claim_id} · {result.model}: effect size per head", loc="left")
     return png(fig)
@@ -195,10 +205,12 @@ def depth_profile_plot(result: ClaimResult) -> bytes | None:
 
 
 def controls_plot(result: ClaimResult) -> bytes | None:
-    """Per-layer counts of specialized components: real model vs every control condition.
+    """Per-layer counts of specialized components: the model's line against the band the
+    control conditions span (min to max over conditions, median dashed).
 
     Reads ``control:<condition>:count_per_layer`` [L] (``real``/``trained`` drawn as the real
-    model) and ``count_per_layer`` [L]; needs at least one control besides the real model.
+    model) and ``count_per_layer`` [L]; needs at least one control besides the real model. One
+    band instead of a line per condition: the question is whether the model leaves the band.
     """
     real, controls = None, {}
     if "count_per_layer" in result.profiles:
@@ -214,21 +226,29 @@ def controls_plot(result: ClaimResult) -> bytes | None:
     if not controls:
         return None
     n_layers = len(next(iter(controls.values())))
-    fig, ax = figure(width=min(10.0, 3.5 + 0.2 * n_layers), height=3.0)
-    x = np.arange(n_layers)
-    if real is not None:
-        ax.plot(x, real, color="black", lw=2.0, marker="o", ms=3.5, label="real model")
-    for i, (name, counts) in enumerate(controls.items()):
+    for name, counts in controls.items():
         if counts.shape != (n_layers,):
             raise ValueError(f"control {name!r} count_per_layer has shape {counts.shape}")
-        ax.plot(x, counts, color=CONTROL_COLORS[i % len(CONTROL_COLORS)], lw=1.2, ls="--",
-                marker="s", ms=3, label=name)
+    stack = np.vstack(list(controls.values()))
+    fig, ax = figure(width=min(10.0, 3.5 + 0.2 * n_layers), height=3.0)
+    x = np.arange(n_layers)
+    low, high = np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
+    ax.fill_between(x, low, high, color=CONTROL_BAND, alpha=0.35, lw=0, step=None,
+                    label=f"controls: min–max of {len(controls)}")
+    ax.plot(x, np.nanmedian(stack, axis=0), color=CONTROL_BAND, lw=1.0, ls="--",
+            label="controls: median")
+    if real is not None:
+        ax.plot(x, real, color="black", lw=2.0, marker="o", ms=3.5, label="model")
+        above = real > high
+        if above.any():  # where the model leaves the band on the high side
+            ax.plot(x[above], real[above], ls="none", marker="o", ms=6, mfc="none", mec=RECALL, mew=1.2,
+                    label="model above every control")
     ax.set_xlim(-0.6, n_layers - 0.4)
     ax.set_ylim(bottom=0)
     integer_ticks(ax.xaxis, n_layers)
     ax.set_xlabel("layer")
-    ax.set_ylabel("specialized components")
-    ax.set_title(f"{result.claim_id} · {result.model}: real model vs controls", loc="left")
+    ax.set_ylabel(f"specialized {_component_noun(result)} per layer")
+    ax.set_title(f"{result.claim_id} · {result.model}: model vs controls", loc="left")
     legend(ax)
     return png(fig)
 

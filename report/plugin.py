@@ -2,20 +2,25 @@
 
 Contents
 --------
-pytest_configure          : on runs that collect the claims, default ``--html`` to
-                            ``<report-dir>/report.html`` (self-contained); stop with a usage
-                            error when the report directory cannot be written; register
-                            `EvidenceReport`.
-pytest_runtest_makereport : attach the test's recorded `ClaimResult` to its call report, as a
-                            JSON record (``report.claim_record``) and pytest-html extras.
+pytest_configure          : on runs that collect the claims, stop with a usage error when a
+                            ``--claim`` id names no claim; default ``--html`` to
+                            ``<report-dir>/report.html`` (self-contained), where the report
+                            dir is ``--report-dir`` or else a new ``reports/<YYYYmmdd-HHMMSS>/``
+                            (`report.run_dir`); stop with a usage error when it cannot be
+                            written; register `EvidenceReport`.
+pytest_runtest_makereport : attach the test's claim (``report.claim_ref``) to its reports and
+                            its recorded `ClaimResult` to its call report, as a JSON record
+                            (``report.claim_record``) and pytest-html extras.
 EvidenceReport            : gathers records from reports; results-table columns, the summary
-                            (claims x models, confound audit), files at session end, terminal lines.
-card_html                 : the evidence card of one result, with its kind's plots (`report.plots`).
-key_figure                : the headline figure of a record.
+                            (`report.summary`: verdicts first, confound audit), files at session
+                            end, ``reports/latest``, terminal lines, the run's last line and,
+                            with ``--exit-zero-on-verdicts``, exit status 0 when every claim
+                            got a verdict (`report.outcome`).
+card_html, key_figure      : re-exported from `report.cards` and `report.fragments`.
 
 Records travel on the reports rather than through process state, so the report is the same
 whether tests run in this process or on pytest-xdist workers. HTML fragments are in
-`report.fragments`, plots in `report.plots`.
+`report.fragments` and `report.summary`, plots in `report.plots`.
 
 No result is lost at the end of a run: if report.html, evidence.json or a CSV still cannot be
 written where asked, evidence.json goes to a new temporary directory, the terminal names it
@@ -24,22 +29,24 @@ INTERNAL_ERROR), never with 1, the status of a refuted claim.
 """
 from __future__ import annotations
 
+import os
 import tempfile
-from collections.abc import Callable
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from evaluation.result import ClaimResult
 from fixtures.options import (
-    OPT_REPORT_DIR,
+    DEFAULT_REPORT_ROOT,
+    OPT_EXIT_ZERO_ON_VERDICTS,
     RUN_OPTIONS,
     RunOptions,
     is_claims_run,
-    unwritable_reason,
 )
+from report.cards import card_html, claim_extras, claim_ref
+from report.checks import check_claim_ids, check_writable
 from report.evidence import (
     RESULT_KEY,
     RESULTS_KEY,
@@ -52,15 +59,15 @@ from report.evidence import (
     write_evidence,
 )
 from report.fragments import (
-    claim_html,
     key_figure,
     row_cells,
-    summary_html,
     table_header_cells,
 )
-from report.plots import plots_of_kind
+from report.outcome import RunOutcome, write_verdicts
+from report.run_dir import point_latest, report_dir_of
+from report.summary import summary_html
 
-DEFAULT_REPORT_DIR = "reports"
+DEFAULT_REPORT_DIR = DEFAULT_REPORT_ROOT
 REPORT_NAME = "report.html"
 EVIDENCE_NAME = "evidence.json"
 #: Exit status of a run whose evidence could not be written where asked (not 1: no claim failed
@@ -75,33 +82,20 @@ __all__ = ["EVIDENCE_REPORT_KEY", "EvidenceReport", "card_html", "key_figure"]
 @pytest.hookimpl(tryfirst=True)  # before pytest-html's configure reads --html
 def pytest_configure(config: pytest.Config) -> None:
     claim_run = is_claims_run(config)
-    report_dir = _report_dir(config)
+    if claim_run:
+        check_claim_ids(config)
+    report_dir, run_root = report_dir_of(config, claim_run=claim_run, default_root=DEFAULT_REPORT_DIR,
+                                         worker_key=_WORKER_REPORT_DIR)
     if claim_run and hasattr(config.option, "htmlpath"):
         if not config.option.htmlpath:
             config.option.htmlpath = str(report_dir / REPORT_NAME)
         # A claim report is made to be shared: one file, plots inline, no assets directory.
         config.option.self_contained_html = True
-    plugin = EvidenceReport(config, report_dir=report_dir, claim_run=claim_run)
+    plugin = EvidenceReport(config, report_dir=report_dir, claim_run=claim_run, run_root=run_root)
     if plugin.writes_files:
-        _check_writable(config, report_dir)
+        check_writable(config, report_dir)
     config.stash[EVIDENCE_REPORT_KEY] = plugin
     config.pluginmanager.register(plugin, "hypotheses-evidence-report")
-
-
-def _check_writable(config: pytest.Config, report_dir: Path) -> None:
-    """Stop before any work when the report directory (or the --html file's) cannot be written."""
-    reason = unwritable_reason(report_dir)
-    if reason is not None:
-        raise pytest.UsageError(f"{OPT_REPORT_DIR} {report_dir}: {reason}; report.html, evidence.json and "
-                                f"the component CSVs go there (pass a writable {OPT_REPORT_DIR})")
-    html_path = config.getoption("htmlpath", None)
-    if html_path:
-        html_file = (config.invocation_params.dir / Path(html_path).expanduser())
-        if html_file.is_dir():
-            raise pytest.UsageError(f"--html {html_path}: {html_file} is a directory, not a file")
-        reason = unwritable_reason(html_file.parent)
-        if reason is not None:
-            raise pytest.UsageError(f"--html {html_path}: {reason}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -113,6 +107,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     report = yield
+    claim = claim_ref(item)
+    if claim is not None:  # every phase: a setup error or a skip names its claim too
+        report.claim_ref = claim
     result = item.stash.get(RESULT_KEY, None)
     if report.when != "call" or result is None:
         return report
@@ -128,36 +125,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
             f"{result.claim_id} recorded verdict {result.verdict!r} but the test passed; "
             "assert result.passed, result.message"))
     if item.config.getoption("htmlpath", None):
-        report.extras = [*getattr(report, "extras", []), *_claim_extras(item, result, record)]
+        href = plugin.href(record["components_csv"]) if plugin is not None and "components_csv" in record else None
+        report.extras = [*getattr(report, "extras", []), *claim_extras(item, result, record, href)]
     return report
-
-
-def _claim_extras(item: pytest.Item, result: ClaimResult, record: dict) -> list[dict]:
-    from pytest_html import extras
-
-    def warn(message: str) -> None:
-        item.warn(pytest.PytestWarning(message))
-
-    return [extras.html(card_html(result, record, warn=warn)), extras.json(record, name="record")]
-
-
-def card_html(result: ClaimResult, record: dict, *, warn: Callable[[str], None] | None = None) -> str:
-    """The evidence card of one result: verdict, tables and every plot of its kind
-    (`report.plots`) that its profiles support. A plot that fails is named on the card (and
-    passed to `warn`) instead of turning a verdict into an internal error."""
-    plots = []
-    for title, draw in plots_of_kind(result.kind):
-        try:
-            png = draw(result)
-        except Exception as exc:  # noqa: BLE001 - a plotting bug must not turn a verdict into INTERNALERROR
-            message = f"{type(exc).__name__}: {exc}"
-            if warn is not None:
-                warn(f"plot {title!r} of {result.claim_id} failed: {message}")
-            plots.append((title, None, message))
-            continue
-        if png is not None:
-            plots.append((title, png, None))
-    return claim_html(result, record, plots)
 
 
 class EvidenceReport:
@@ -170,6 +140,9 @@ class EvidenceReport:
         Where evidence.json and ``components/`` go (absolute).
     claim_run : bool
         The run collects the claim tests: files are written even if every claim crashed.
+    run_root : Path, optional
+        Set when `report_dir` is a per-run directory under it (no ``--report-dir``):
+        ``<run_root>/latest`` is pointed at `report_dir` once the report is written.
 
     Attributes
     ----------
@@ -177,6 +150,8 @@ class EvidenceReport:
         One record per claim test (`ClaimResult.to_record` plus ``test`` and ``outcome``).
     unverdicted : list of dict
         Tests and collectors that failed without recording a verdict: crashes, bad claim files.
+    skipped : list of dict
+        Claim tests that were skipped (a cross-model claim with one model).
     evidence_path : Path or None
         evidence.json, once written.
     component_paths : list of Path
@@ -186,12 +161,16 @@ class EvidenceReport:
         `EXIT_EVIDENCE_NOT_WRITTEN`).
     """
 
-    def __init__(self, config: pytest.Config, *, report_dir: Path, claim_run: bool) -> None:
+    def __init__(self, config: pytest.Config, *, report_dir: Path, claim_run: bool,
+                 run_root: Path | None = None) -> None:
         self.config = config
         self.report_dir = report_dir
         self.claim_run = claim_run
+        self.run_root = run_root
         self.records: list[dict] = []
         self.unverdicted: list[dict] = []
+        self.skipped: list[dict] = []
+        self._started = time.time()
         self.evidence_path: Path | None = None
         self.component_paths: list[Path] = []
         self.write_failures: list[str] = []
@@ -209,14 +188,47 @@ class EvidenceReport:
                                                    for k, v in asdict(options).items()})
         # set_run_metadata also copies what conftest hooks set before pytest-metadata existed.
         set_run_metadata(self.config, packages=package_versions())
+        if self.writes_files:
+            set_run_metadata(self.config, report_dir=str(self.report_dir))
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        if not self.writes_files or hasattr(config, "workerinput"):
+            return []
+        where = self.report_path_planned()
+        latest = f" ({self.run_root / 'latest'} once written)" if self.run_root is not None else ""
+        return [f"report: {where}{latest}"]
+
+    def report_path_planned(self) -> Path:
+        html_path = self.config.getoption("htmlpath", None)
+        if html_path:
+            return (self.config.invocation_params.dir / Path(html_path).expanduser()).resolve()
+        return self.report_dir / EVIDENCE_NAME
+
+    def href(self, relative: str) -> str:
+        """A link from report.html to `relative` (a path relative to the report directory)."""
+        html_path = self.config.getoption("htmlpath", None)
+        if not html_path:
+            return relative
+        html_dir = (self.config.invocation_params.dir / Path(html_path).expanduser()).resolve().parent
+        return Path(os.path.relpath(self.report_dir / relative, html_dir)).as_posix()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist: every worker writes its CSVs into this run's directory."""
+        node.workerinput[_WORKER_REPORT_DIR] = str(self.report_dir)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "claim_record", None)
+        claim = getattr(report, "claim_ref", None) or {}
         if record is not None:
             self.records.append({**record, "test": report.nodeid, "outcome": report.outcome})
         elif report.failed and not any(r["test"] == report.nodeid for r in self.records):
             self.unverdicted.append({"test": report.nodeid, "when": report.when,
-                                     "error": _crash_message(report)})
+                                     "error": _crash_message(report), **claim})
+        elif report.skipped and claim:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.skipped.append({"test": report.nodeid, **claim,
+                                 "reason": str(reason).removeprefix("Skipped: ")})
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # e.g. a malformed claim file: no verdict, and it must be visible
@@ -241,7 +253,7 @@ class EvidenceReport:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
-        prefix.append(summary_html(self.records, self.unverdicted))
+        prefix.append(summary_html(self.records, self.unverdicted, self.skipped, href=self.href))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.writes_files:
@@ -264,14 +276,57 @@ class EvidenceReport:
         """A report.html that cannot be written is named on the terminal, in evidence.json and
         in the exit status, instead of a traceback that hides the verdicts."""
         try:
-            return (yield)
+            result = yield
         except OSError as exc:
             if not self.writes_files:
                 raise
             self._failed(session, f"report.html not written: {_os_reason(exc)}")
             if self.evidence_path is not None:  # written before: add the failure to it
                 self._write_evidence(session, self.evidence_path.parent)
-            return None
+            result = None
+        if self.writes_files and not hasattr(self.config, "workeroutput"):
+            self._finish_run(session)
+        return result
+
+    def _finish_run(self, session: pytest.Session) -> None:
+        """Point ``latest`` at this run's directory; with ``--exit-zero-on-verdicts``, turn the
+        status of refuted or confounded claims (pytest's 1) into 0 when nothing else failed."""
+        if self.run_root is not None and any(self.report_dir.iterdir()):
+            try:
+                point_latest(self.run_root, self.report_dir)
+            except OSError as exc:  # the report is written; only the pointer to it is missing
+                self.write_failures.append(f"{self.run_root / 'latest'} not updated: {_os_reason(exc)}")
+        outcome = self.outcome()
+        if (self.config.getoption(OPT_EXIT_ZERO_ON_VERDICTS, False)
+                and session.exitstatus == pytest.ExitCode.TESTS_FAILED
+                and outcome.every_claim_has_a_verdict and self.report_path() is not None):
+            session.exitstatus = pytest.ExitCode.OK
+
+    def outcome(self) -> RunOutcome:
+        return RunOutcome.of(self.records, self.unverdicted, self.skipped, self.write_failures)
+
+    def report_path(self) -> Path | None:
+        """report.html (or, without pytest-html, evidence.json) when this run wrote it."""
+        if self.config.getoption("htmlpath", None):
+            path = self.report_path_planned()
+            written = path.is_file() and path.stat().st_mtime >= self._started - 1
+            return path if written else None
+        return self.evidence_path
+
+    # Outermost wrapper (tryfirst): after the terminal reporter's summary line, so this is the
+    # run's last line.
+    @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_sessionfinish")
+    def pytest_sessionfinish_last_line(self, session: pytest.Session) -> Any:
+        result = yield
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if self.writes_files and reporter is not None and not hasattr(self.config, "workeroutput"):
+            outcome = self.outcome()
+            path = self.report_path()
+            if path is not None and self.run_root is not None:
+                latest = self.run_root / "latest" / path.name
+                path = latest if latest.exists() and latest.resolve() == path else path
+            reporter.write_line(outcome.line(path, base=self.config.invocation_params.dir), **outcome.markup())
+        return result
 
     def _write_evidence(self, session: pytest.Session, directory: Path | None) -> None:
         """evidence.json in `directory`; failing that (or with None), in a new temporary directory."""
@@ -306,14 +361,7 @@ class EvidenceReport:
             return
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "claim verdicts")
-        id_width = max([len(str(r.get("id"))) for r in self.records] + [5])
-        model_width = max([len(str(r.get("model"))) for r in self.records] + [5])
-        for record in self.records:
-            verdict = str(record.get("verdict"))
-            write(f"{record.get('id')!s:<{id_width}}  {record.get('model')!s:<{model_width}}  "
-                  f"{verdict:<10}  {key_figure(record)}", **_MARKUP.get(verdict, {}))
-        for error in self.unverdicted:
-            write(f"no verdict: {error['test']} ({error['when']}): {error['error']}", red=True)
+        write_verdicts(write, self.records, self.unverdicted)
         for failure in self.write_failures:
             write(f"NOT WRITTEN: {failure}", red=True, bold=True)
         if self.evidence_path is not None:
@@ -334,9 +382,7 @@ class EvidenceReport:
 
 
 _WORKER_OUTPUT = "hypotheses_evidence"
-_MARKUP = {"supported": {"green": True}, "refuted": {"red": True, "bold": True},
-           "confounded": {"yellow": True, "bold": True}, "error": {"red": True}}
-
+_WORKER_REPORT_DIR = "hypotheses_report_dir"
 
 def _run_options(config: pytest.Config) -> RunOptions | None:
     """The suite's `RunOptions` when `fixtures.plugin` registered them, else None."""
@@ -360,14 +406,3 @@ def _crash_message(report: Any) -> str:
         return text if len(text) <= _CRASH_CHARS else text[:_CRASH_CHARS] + "..."
     lines = [line for line in str(report.longreprtext).splitlines() if line.strip()]
     return lines[-1] if lines else report.outcome
-
-
-def _report_dir(config: pytest.Config) -> Path:
-    """``--report-dir`` (fixtures.options) when registered; else the --html file's directory;
-    else ``reports``. Resolved against the invocation directory, so a test that changes the
-    working directory cannot move the evidence."""
-    value = config.getoption("--report-dir", None)
-    if value is None and config.getoption("htmlpath", None):
-        value = Path(config.getoption("htmlpath")).expanduser().parent
-    path = Path(value if value is not None else DEFAULT_REPORT_DIR).expanduser()
-    return (path if path.is_absolute() else config.invocation_params.dir / path).resolve()

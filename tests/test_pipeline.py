@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,12 @@ def _run(tmp_path: Path, *args: str, cache: Path | None = None) -> subprocess.Co
     )
 
 
+def pytest_summary(stdout: str) -> str:
+    """pytest's "N failed, M passed in T s" line (the report plugin's own line comes after it)."""
+    return [line for line in stdout.splitlines() if re.search(r"\b\d+ (failed|passed|skipped|errors?)\b", line)
+            and not line.startswith("report ")][-1]
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pipeline")
@@ -34,7 +41,9 @@ def test_every_claim_gets_a_verdict_not_an_error(run):
     tmp, proc = run
     # exit code 1 = some claims failed (refuted/confounded); never 2+ (errors, usage)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert " error" not in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
+    assert " error" not in pytest_summary(proc.stdout), proc.stdout[-2000:]
+    # the run's own last line: where the report is and what it says
+    assert proc.stdout.splitlines()[-1].startswith(f"report written: {tmp / 'rep' / 'report.html'} — ")
 
 
 def test_evidence_json_is_well_formed(run):
@@ -94,7 +103,7 @@ def test_malformed_claim_errors_alone(run, tmp_path):
     proc = _run(tmp_path, "--no-controls", "--claims", str(tmp_path / "claims"), "-k", "H1p or malformed",
                 cache=run[0] / "cache")
     out = proc.stdout
-    assert "1 error" in out.splitlines()[-1], out[-3000:]
+    assert "1 error" in pytest_summary(out), out[-3000:]
     assert "zz_malformed/claim.yaml" in out and "`alpha` must be in (0, 1), got 7" in out
     assert "missing key `title`" in out
     assert "H1p" in out  # the other claim still ran

@@ -340,7 +340,7 @@ def test_report_shows_claims_verdicts_and_comparison(inner_run):
                  html.escape(result.message)):
         assert text in card, text
     assert [e["name"] for e in layer["extras"] if e["format_type"] == "json"] == ["record"]
-    for text in ("<h3>Claims</h3>", "Confound audit", "random-weights", "overlap 0.41",
+    for text in ("<h3>Verdict per claim</h3>", "Confound audit", "random-weights", "<td class=\"hx-num\">41%</td>",
                  "Tests without a verdict", "capture failed",
                  '<th class="sortable" data-column-type="verdict">Verdict</th>'):
         assert text in html.unescape(page), text
@@ -402,9 +402,11 @@ def test_forgets_to_assert(request):
 
 # ---- when a report is written by default ---------------------------------------------------
 
-def test_claim_run_defaults_to_a_self_contained_report(pytester):
+def test_claim_run_defaults_to_a_self_contained_report_in_a_directory_of_its_own(pytester):
     config = pytester.parseconfigure(str(CLAIMS_DIR), "-p", "report.plugin", "--noconftest")
-    assert Path(config.option.htmlpath) == pytester.path / "reports" / "report.html"
+    html_path = Path(config.option.htmlpath)
+    assert html_path.name == "report.html" and html_path.parent.parent == pytester.path / "reports"
+    assert re.fullmatch(r"\d{8}-\d{6}(-\d+)?", html_path.parent.name) and html_path.parent.is_dir()
     assert config.option.self_contained_html
 
 
