@@ -122,14 +122,13 @@ class InterventionData:
 
         import torch
 
-        from fixtures.intervention.runner import check_runner, pack
+        from fixtures.intervention.runner import pack
         from fixtures.intervention.runs import clean_run
 
         if not len(self.measured_rows):
             raise InsufficientData(f"no prompt's greedy answer is correct ({self.targets[1]}): "
                                    "nothing to intervene on")
         model = self.model.model
-        check_runner(model)
         start = time.perf_counter()
         chosen = [self.targets[0][i] for i in self.measured_rows]
         packed = pack([list(t.ids) for t in chosen], self.pad_id)

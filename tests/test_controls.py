@@ -218,3 +218,21 @@ def test_provider_serves_one_pair_subset_to_the_model_and_its_twins(monkeypatch,
     assert main.meta["correct_only"] and provider.get_all(tasks).n_pairs == N_PAIRS
     other = SimpleNamespace(name="other", sha256="other", pairs=[None] * N_PAIRS)
     assert provider.get(other).n_pairs == N_PAIRS  # a set not derived from the main one: untouched
+
+
+def test_a_new_restriction_replaces_the_old_subset(monkeypatch, tmp_path):
+    import fixtures.provider as provider_module
+    from fixtures.cache import ActivationCache
+    from fixtures.model.lazy import LazyModel
+    from fixtures.provider import ActivationProvider
+
+    calls = []
+    monkeypatch.setattr(provider_module, "get_activations",
+                        lambda taskset, model, **kw: calls.append(1) or MAIN)
+    tasks = SimpleNamespace(name="core", sha256="core", pairs=[None] * N_PAIRS)
+    provider = ActivationProvider(LazyModel("tiny"), "plain", ActivationCache(tmp_path))
+    provider.restrict_to(tasks, np.array([0, 1, 2]))
+    assert provider.get(tasks).pair_ids == ("p0", "p1", "p2")
+    provider.restrict_to(tasks, np.array([3, 4]))
+    assert provider.get(tasks).pair_ids == ("p3", "p4")
+    assert len(calls) == 1  # the full activations were read once and kept
