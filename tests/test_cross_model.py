@@ -348,3 +348,27 @@ def test_end_to_end_on_two_tiny_architectures(claim, tiny_activations):
     assert np.isfinite(h1["correlation"])  # residual-norm effect sizes are never flat
     json.dumps(result.to_record())
     assert profile_overlay_plot(result) is not None and agreement_heatmap(result) is not None
+
+
+def test_h4_with_one_model_skips_before_touching_any_model():
+    """One --model and no --compare-with: the skip comes first, no model is opened or captured."""
+    from types import SimpleNamespace
+
+    from evaluation.agreement import NotEnoughModelsError
+    from evaluation.agreement_claim import load_agreement_claim
+    from evaluation.kinds import evaluate_agreement
+
+    claim = load_agreement_claim(ROOT / "hypotheses/h4_cross_architecture/model_agreement.yaml")
+
+    class NoModels:
+        options = SimpleNamespace(models=("smollm2",), compare_with=(), seed=0)
+
+        def model_run(self, name):
+            raise AssertionError(f"{name} was opened")
+
+    with pytest.raises(NotEnoughModelsError, match="one model"):
+        evaluate_agreement(claim, NoModels())
+    two = NoModels()
+    two.options = SimpleNamespace(models=("a", "b"), compare_with=(), seed=0)
+    with pytest.raises(AssertionError, match="a was opened"):  # with two, models are read
+        evaluate_agreement(claim, two)
