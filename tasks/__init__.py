@@ -21,13 +21,13 @@ Examples
 from tasks.builtin import BUILTIN_SETS
 from tasks.errors import LengthMatchError, PromptFormatError, TaskFileError
 from tasks.filler import FILLER_POOL, count_words, filler_contrast, length_matched
-from tasks.formatting import PROMPT_FORMATS, format_prompt, resolve_prompt_format
+from tasks.formatting import PROMPT_FORMATS, content_token_spans, format_prompt, resolve_prompt_format
 from tasks.loader import dump_tasks, load_task_file, load_tasks, parse_tasks
 from tasks.schema import CATEGORIES, DEFAULT_LABELS, Prompt, TaskPair, TaskSet
 
 __all__ = [
     "BUILTIN_SETS", "CATEGORIES", "DEFAULT_LABELS", "FILLER_POOL", "PROMPT_FORMATS",
     "LengthMatchError", "Prompt", "PromptFormatError", "TaskFileError", "TaskPair", "TaskSet",
-    "count_words", "dump_tasks", "filler_contrast", "format_prompt", "length_matched",
+    "content_token_spans", "count_words", "dump_tasks", "filler_contrast", "format_prompt", "length_matched",
     "load_task_file", "load_tasks", "parse_tasks", "resolve_prompt_format",
 ]

@@ -7,6 +7,8 @@ REQUESTABLE_FORMATS   : what a user may ask for, ``("auto", "chat", "plain")``.
 has_chat_template     : whether a tokenizer carries a chat template.
 resolve_prompt_format : ``auto`` -> ``chat`` if the tokenizer has a template, else ``plain``.
 format_prompt         : the text to feed the model for one question.
+content_token_spans   : per text, the [start, end) token indices of its user content in the
+                        formatted prompt (system prompt, template tokens and BOS excluded).
 
 ``chat`` matters for instruct models (measured greedy recall accuracy: SmolLM2 25/30 with
 the template vs 1/30 plain). The chat string already contains the template's special
@@ -14,6 +16,7 @@ tokens, so tokenize it with ``add_special_tokens=False`` to avoid a second BOS.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tasks.errors import PromptFormatError
@@ -97,3 +100,83 @@ def format_prompt(text: str, tokenizer: PreTrainedTokenizerBase | None, fmt: str
         # Guard against API drift (transformers 5.x returns a str here; older ones too).
         raise TypeError(f"apply_chat_template(tokenize=False) returned {type(out).__name__}, not str")
     return out
+
+
+# A string no question contains: formatting it shows the template's text around the content.
+_CONTENT_MARK = "\x00CONTENT\x00"
+
+
+def _content_chars(formatted: str, text: str, tokenizer: PreTrainedTokenizerBase | None,
+                   fmt: str) -> tuple[int, int]:
+    """[start, end) characters of `text`'s content inside `formatted` (its `fmt` formatting)."""
+    if fmt == "plain":
+        return 0, len(formatted)
+    # The template's own text around a marker: robust to any system prompt, and to a template
+    # that strips or otherwise edits the content (the content is what lies between).
+    prefix, sep, suffix = format_prompt(_CONTENT_MARK, tokenizer, fmt).partition(_CONTENT_MARK)
+    if not sep or not formatted.startswith(prefix) or not formatted.endswith(suffix) \
+            or len(prefix) + len(suffix) > len(formatted) \
+            or formatted[len(prefix):len(formatted) - len(suffix)].strip() != text.strip():
+        raise PromptFormatError(
+            f"cannot locate the user content {text[:60]!r} in its chat-formatted prompt: the chat "
+            "template does not place the content verbatim between a fixed prefix and suffix")
+    return len(prefix), len(formatted) - len(suffix)
+
+
+def content_token_spans(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+                        fmt: str) -> list[tuple[int, int]]:
+    """Per text, the [start, end) token indices of its user content in the formatted prompt.
+
+    Indices refer to the ids `fixtures.capture.tokenize_prompts` gives for
+    ``format_prompt(text, tokenizer, fmt)`` (chat: ``add_special_tokens=False``; plain: the
+    tokenizer's specials, e.g. a BOS, which lie outside the span). A token straddling the
+    content's edge (a template newline merged with the first word) counts as content.
+    Character offsets come from a fast tokenizer; a slow one is measured by tokenizing the
+    formatted prompt's prefix up to each edge, checked to be a prefix of the whole.
+
+    Raises
+    ------
+    PromptFormatError
+        If the chat template does not hold the content verbatim between a fixed prefix and
+        suffix, or the content tokenizes to no token.
+
+    Examples
+    --------
+    >>> from fixtures.model.tiny import build_tiny_tokenizer
+    >>> tok = build_tiny_tokenizer()
+    >>> content_token_spans(tok, ["Hi"], "plain")
+    [(0, 2)]
+    """
+    spans = []
+    bos = getattr(tokenizer, "bos_token", None)
+    fast = bool(getattr(tokenizer, "is_fast", False))
+    for text in texts:
+        formatted = format_prompt(text, tokenizer, fmt)
+        lo, hi = _content_chars(formatted, text, tokenizer, fmt)
+        # The same rule as tokenize_prompts: specials only for plain text without its own BOS.
+        add_special = fmt == "plain" and not (bos and formatted.startswith(bos))
+        if fast:
+            enc = tokenizer(formatted, add_special_tokens=add_special, return_offsets_mapping=True)
+            inside = [i for i, (s, e) in enumerate(enc["offset_mapping"]) if e > s and s < hi and e > lo]
+            span = (inside[0], inside[-1] + 1) if inside else (0, 0)
+        else:
+            span = (_prefix_tokens(tokenizer, formatted, lo, add_special, edge="start"),
+                    _prefix_tokens(tokenizer, formatted, hi, add_special, edge="end"))
+        if span[1] <= span[0]:
+            raise PromptFormatError(f"the user content {text[:60]!r} has no token in its formatted prompt")
+        spans.append(span)
+    return spans
+
+
+def _prefix_tokens(tokenizer: PreTrainedTokenizerBase, formatted: str, at: int, add_special: bool,
+                   *, edge: str) -> int:
+    """Token index of character `at` in `formatted` for a tokenizer without offsets."""
+    whole = list(tokenizer(formatted, add_special_tokens=add_special)["input_ids"])
+    head = list(tokenizer(formatted[:at], add_special_tokens=add_special)["input_ids"])
+    # A merge across the edge changes the prefix's last token: it then belongs to the content.
+    n = len(head)
+    while n > 0 and head[:n] != whole[:n]:
+        n -= 1
+    if edge == "end":
+        return len(head) if head == whole[:len(head)] else min(len(whole), n + 1)
+    return n
