@@ -9,6 +9,7 @@ resolve_prompt_format : ``auto`` -> ``chat`` if the tokenizer has a template, el
 format_prompt         : the text to feed the model for one question.
 content_token_spans   : per text, the [start, end) token indices of its user content in the
                         formatted prompt (system prompt, template tokens and BOS excluded).
+text_token_spans      : the same for given character spans of each text (e.g. its subject).
 
 ``chat`` matters for instruct models (measured greedy recall accuracy: SmolLM2 25/30 with
 the template vs 1/30 plain). The chat string already contains the template's special
@@ -147,12 +148,37 @@ def content_token_spans(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]
     >>> content_token_spans(tok, ["Hi"], "plain")
     [(0, 2)]
     """
+    return text_token_spans(tokenizer, texts, fmt, [None] * len(texts))
+
+
+def text_token_spans(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], fmt: str,
+                     char_spans: Sequence[tuple[int, int] | None]) -> list[tuple[int, int]]:
+    """Per text, the [start, end) token indices covering characters `char_spans[i]` of it.
+
+    `char_spans[i]` is ``(start, end)`` in the user's text (before formatting), or None for the
+    whole content (`content_token_spans`). Every token overlapping the characters counts.
+    Indices refer to `fixtures.capture.tokenize_prompts`'s ids of the formatted prompt.
+
+    Examples
+    --------
+    >>> from fixtures.model.tiny import build_tiny_tokenizer
+    >>> text_token_spans(build_tiny_tokenizer(), ["Who wrote Hamlet?"], "plain", [(10, 16)])
+    [(10, 16)]
+    """
+    if len(char_spans) != len(texts):
+        raise ValueError(f"`char_spans` has {len(char_spans)} entries for {len(texts)} texts")
     spans = []
     bos = getattr(tokenizer, "bos_token", None)
     fast = bool(getattr(tokenizer, "is_fast", False))
-    for text in texts:
+    for text, chars in zip(texts, char_spans):
         formatted = format_prompt(text, tokenizer, fmt)
         lo, hi = _content_chars(formatted, text, tokenizer, fmt)
+        if chars is not None:
+            # The content as placed may be the text stripped by the template: shift to it.
+            shift = lo - text.find(formatted[lo:hi])
+            if not 0 <= chars[0] < chars[1] <= len(text):
+                raise ValueError(f"character span {chars} is outside the text {text[:60]!r}")
+            lo, hi = max(lo, chars[0] + shift), min(hi, chars[1] + shift)
         # The same rule as tokenize_prompts: specials only for plain text without its own BOS.
         add_special = fmt == "plain" and not (bos and formatted.startswith(bos))
         if fast:
@@ -163,7 +189,8 @@ def content_token_spans(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]
             span = (_prefix_tokens(tokenizer, formatted, lo, add_special, edge="start"),
                     _prefix_tokens(tokenizer, formatted, hi, add_special, edge="end"))
         if span[1] <= span[0]:
-            raise PromptFormatError(f"the user content {text[:60]!r} has no token in its formatted prompt")
+            raise PromptFormatError(f"the characters {lo}..{hi} of {text[:60]!r} have no token in its "
+                                    "formatted prompt")
         spans.append(span)
     return spans
 

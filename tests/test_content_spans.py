@@ -7,7 +7,7 @@ from fixtures.capture import tokenize_prompts
 from fixtures.model.loading import load_tokenizer
 from fixtures.model.specs import resolve_model
 from tasks.errors import PromptFormatError
-from tasks.formatting import content_token_spans, format_prompt
+from tasks.formatting import content_token_spans, format_prompt, text_token_spans
 
 TEXTS = [
     "Who wrote Hamlet?",
@@ -80,3 +80,24 @@ def test_template_that_rewrites_the_content_is_a_named_error() -> None:
     tok.chat_template = "{{ messages[0]['content'] | upper }}"
     with pytest.raises(PromptFormatError, match="cannot locate the user content"):
         content_token_spans(tok, ["who wrote hamlet?"], "chat")
+
+
+@pytest.mark.parametrize("fmt", ["chat", "plain"])
+def test_character_spans_map_to_the_subject_tokens(tokenizer, fmt) -> None:
+    from tasks.subjects import subject_char_spans
+
+    texts = ["Hamlet was written by William Shakespeare. Who wrote Hamlet?", "  Who painted the Mona Lisa? "]
+    subjects = ["Hamlet", "Mona Lisa"]
+    chars = [subject_char_spans(t, s)[-1] for t, s in zip(texts, subjects)]
+    spans = text_token_spans(tokenizer, texts, fmt, chars)
+    ids = tokenize_prompts(tokenizer, [format_prompt(t, tokenizer, fmt) for t in texts],
+                           add_special_tokens=fmt == "plain")
+    for seq, (start, end), subject in zip(ids, spans, subjects):
+        assert tokenizer.decode(seq[start:end]).strip() == subject
+        assert tokenizer.decode(seq[end:]).lstrip().startswith("?")  # the last occurrence
+
+
+def test_character_span_outside_the_text_is_an_error() -> None:
+    tok = load_tokenizer(resolve_model("tiny"))
+    with pytest.raises(ValueError, match="outside the text"):
+        text_token_spans(tok, ["Hi"], "plain", [(1, 5)])
