@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evaluation.component_claim import Claim
-from evaluation.result import ClaimResult, ComparisonRow, ControlRow
+from evaluation.result import ClaimResult, ComparisonRow, ControlRow, InsufficientEvidence
 from stats import tests
 from stats.crossval import pair_folds
 from stats.specialization import (
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from fixtures.behaviour import Behaviour
 
 
-class InsufficientPairs(ValueError):
-    """Too few prompt pairs for the claim's procedure (an error, not a refutation)."""
+class InsufficientPairs(InsufficientEvidence):
+    """Too few prompt pairs for the claim's procedure: "inconclusive", not a refutation."""
 
 LABEL_CODES = {"none": 0, "recall": 1, "reasoning": 2, "mixed": 3}
 LEVEL_NOUN = {"layer": "layers", "head": "heads", "neuron": "neurons"}

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from evaluation.result import InsufficientEvidence
 from fixtures.cache import ActivationCache, CacheKey
 
 if TYPE_CHECKING:
@@ -39,8 +40,9 @@ if TYPE_CHECKING:
     from tasks.schema import Prompt, TaskSet
 
 
-class InsufficientData(ValueError):
-    """Too few usable prompts: the claim cannot be evaluated on this model and task set."""
+class InsufficientData(InsufficientEvidence):
+    """Too few usable prompts: the claim cannot be decided on this model and task set
+    ("inconclusive")."""
 
 
 @contextmanager

@@ -28,12 +28,13 @@ from evaluation.intervention_claim import (
     LocalizationClaim,
     load_intervention_claim,
 )
-from evaluation.result import ClaimResult
+from evaluation.pattern_claim import PatternClaim, load_pattern_claim
+from evaluation.result import ClaimResult, InsufficientEvidence, inconclusive_result
 
 if TYPE_CHECKING:
     from fixtures.session import ModelRun, RunSession
 
-AnyClaim = Union[Claim, DissociationClaim, LocalizationClaim, AgreementClaim]
+AnyClaim = Union[Claim, DissociationClaim, LocalizationClaim, AgreementClaim, PatternClaim]
 SCOPES = ("model", "run")
 
 
@@ -53,7 +54,8 @@ class ClaimKind:
         "model": evaluated on each model, ``evaluate(claim, ModelRun)``; "run": once per run
         across models, ``evaluate(claim, RunSession)``.
     evaluate : callable
-        Returns the claim's `ClaimResult`; raises for what is an error, not a verdict.
+        Returns the claim's `ClaimResult`; raises for what is an error, not a verdict, and
+        `evaluation.result.InsufficientEvidence` when the data cannot decide (see `judge`).
     description : str
     """
 
@@ -67,6 +69,14 @@ class ClaimKind:
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"claim kind {self.name!r}: `scope` must be one of {SCOPES}, got {self.scope!r}")
+
+    def judge(self, claim: AnyClaim, context: ModelRun | RunSession, *, model: str) -> ClaimResult:
+        """`evaluate`, with `InsufficientEvidence` turned into an "inconclusive" result on `model`
+        (too few items or an undefined measure is not a refutation, nor a crash)."""
+        try:
+            return self.evaluate(claim, context)
+        except InsufficientEvidence as exc:
+            return inconclusive_result(claim, model, self.name, exc)
 
 
 def evaluate_component(claim: Claim, run: ModelRun) -> ClaimResult:
@@ -98,6 +108,13 @@ def evaluate_intervention(claim: DissociationClaim | LocalizationClaim, run: Mod
     if isinstance(claim, DissociationClaim):
         return evaluate_dissociation(claim, data, model=run.name)
     return evaluate_localization(claim, data, model=run.name)
+
+
+def evaluate_pattern(claim: PatternClaim, run: ModelRun) -> ClaimResult:
+    """A positive control on attention patterns (P1, P2) on one model and its random-weights twins."""
+    from evaluation.attention_patterns import evaluate_pattern as evaluate
+
+    return evaluate(claim, run)
 
 
 def evaluate_agreement(claim: AgreementClaim, session: RunSession) -> ClaimResult:
@@ -147,6 +164,8 @@ KINDS: tuple[ClaimKind, ...] = (
               "causal tests: ablating or restoring components changes the answer"),
     ClaimKind("model_agreement", "model_agreement.yaml", load_agreement_claim, "run", evaluate_agreement,
               "per-layer profiles agree across models"),
+    ClaimKind("attention_pattern", "pattern.yaml", load_pattern_claim, "model", evaluate_pattern,
+              "positive controls: heads with a known attention pattern (induction, previous token)"),
 )
 
 

@@ -2,7 +2,10 @@
 
 Contents
 --------
-VERDICTS      : supported, refuted, confounded (a control explains the result), error.
+VERDICTS      : supported, refuted, confounded (a control explains the result), inconclusive
+                (too few items, an undefined measure, nothing selected), error.
+InsufficientEvidence : raised by an evaluator when the data cannot decide the claim.
+inconclusive_result  : the `ClaimResult` of such a claim.
 ComparisonRow : one line of the "study reported | measured here" table.
 ControlRow    : one control condition: what it measured, against what, and whether the claim beat it.
 ClaimResult   : verdict, message, figures, per-layer profiles for plots, component table.
@@ -23,7 +26,20 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-VERDICTS = ("supported", "refuted", "confounded", "error")
+VERDICTS = ("supported", "refuted", "confounded", "inconclusive", "error")
+
+
+class InsufficientEvidence(ValueError):
+    """The data cannot decide the claim (too few usable items, an undefined measure, nothing
+    selected): the verdict is "inconclusive", never "refuted".
+
+    `figures` carries whatever was measured before the evaluator gave up (counts of usable
+    items, per-cell accuracy), so the report still shows why.
+    """
+
+    def __init__(self, message: str, *, figures: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.figures = dict(figures or {})
 
 
 @dataclass(frozen=True)
@@ -186,3 +202,18 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         return None if not math.isfinite(float(value)) else float(value)
     return value
+
+
+def inconclusive_result(claim: Any, model: str, kind: str, reason: InsufficientEvidence | str) -> ClaimResult:
+    """The "inconclusive" `ClaimResult` of `claim` (any claim record with id, title, statement)
+    on `model`, with the reason and any figures the evaluator had measured."""
+    figures = dict(reason.figures) if isinstance(reason, InsufficientEvidence) else {}
+    figures.setdefault("model", model)
+    message = str(reason)
+    if not message.startswith(f"{claim.id}:"):
+        message = f"{claim.id}: {message}"
+    return ClaimResult(claim_id=claim.id, title=claim.title, statement=claim.statement,
+                       level=str(getattr(claim, "level", kind)), model=model, verdict="inconclusive",
+                       message=message, figures=figures,
+                       meta={"claim_file": str(getattr(claim, "path", "")), "inconclusive_reason": str(reason)},
+                       kind=kind)

@@ -6,8 +6,9 @@ test_run_claim : claims that compare the run's models (H4), after the per-model 
 
 This module is the single piece of glue between pytest and the claims: the kinds, their files
 and their evaluators are registered in `evaluation.kinds`; discovery is `evaluation.discovery`.
-supported -> pass; refuted or confounded -> fail with required vs measured; a malformed claim
-file, too few usable prompts or a crash -> error (never a refutation).
+supported -> pass; refuted or confounded -> fail with required vs measured; inconclusive (too
+few usable items, an undefined measure, nothing selected) -> skipped with "INCONCLUSIVE: <why>",
+its evidence still recorded; a malformed claim file or a crash -> error (never a refutation).
 """
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ def run_claim(request: pytest.FixtureRequest) -> DiscoveredClaim:
 
 
 def _assert_verdict(result) -> None:
+    if result.verdict == "inconclusive":
+        pytest.skip(f"INCONCLUSIVE: {result.message}")
     if not result.passed:
         pytest.fail(f"{result.verdict.upper()}: {result.message}", pytrace=False)
 
@@ -64,7 +67,7 @@ def test_claim(model_claim: DiscoveredClaim, model_run: ModelRun, request: pytes
     set_run_metadata(request.config, model=", ".join(options.models),
                      task_file=str(model_run.taskset.source_path or model_run.taskset.name),
                      task_hash=model_run.taskset.sha256, seed=options.seed, **per_model)
-    result = model_claim.kind.evaluate(model_claim.loaded(), model_run)
+    result = model_claim.kind.judge(model_claim.loaded(), model_run, model=model_run.name)
     record_result(request, result)
     _assert_verdict(result)
 
@@ -73,7 +76,8 @@ def test_run_claim(run_claim: DiscoveredClaim, run_session: RunSession, request:
     from evaluation.agreement import NotEnoughModelsError
 
     try:
-        result = run_claim.kind.evaluate(run_claim.loaded(), run_session)
+        result = run_claim.kind.judge(run_claim.loaded(), run_session,
+                                      model=", ".join(run_session.options.models))
     except NotEnoughModelsError as exc:
         pytest.skip(f"{run_claim.test_id} needs two or more models (--model a,b or --compare-with): {exc}")
     record_result(request, result)

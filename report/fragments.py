@@ -41,7 +41,7 @@ STYLE = """<style>
 .hx-badge{display:inline-block;padding:0 8px;border-radius:9px;color:#fff;font-weight:600;
  font-size:11px;line-height:18px;vertical-align:1px;margin-right:4px}
 .hx-b-supported{background:#1a7f37}.hx-b-refuted{background:#cf222e}
-.hx-b-confounded{background:#bc4c00}.hx-b-error,.hx-b-none,.hx-b-skipped{background:#6e7781}
+.hx-b-confounded{background:#bc4c00}.hx-b-inconclusive{background:#8250df}.hx-b-error,.hx-b-none,.hx-b-skipped{background:#6e7781}
 .hx-statement{border-left:3px solid #d0d7de;padding-left:8px;font-style:italic;color:#3d444d}
 .hx-message{font-weight:600}
 .hx-grid{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start;margin:8px 0}
@@ -59,6 +59,7 @@ table.hx-t td.hx-num{text-align:right;font-variant-numeric:tabular-nums}
 td.col-verdict.hx-v-supported{color:#1a7f37;font-weight:600}
 td.col-verdict.hx-v-refuted,td.col-verdict.hx-v-error{color:#cf222e;font-weight:600}
 td.col-verdict.hx-v-confounded{color:#bc4c00;font-weight:600}
+td.col-verdict.hx-v-inconclusive{color:#8250df;font-weight:600}
 td.col-claim,td.col-verdict{white-space:nowrap}td.col-keyfigure{color:#1f2328}
 table.hx-controls td,table.hx-audit td,table.hx-controls tr>th:first-child,table.hx-audit tr>th:first-child{white-space:nowrap}
 table.hx-audit td:last-child,table.hx-controls td:last-child{white-space:normal;max-width:28em}

@@ -2,15 +2,16 @@
 
 Contents
 --------
-RunOutcome     : counts of claim tests by verdict (supported, refuted or confounded, without a
-                 verdict, skipped), from the report plugin's records.
+RunOutcome     : counts of claim tests by verdict (supported, refuted or confounded,
+                 inconclusive, without a verdict, skipped), from the report plugin's records.
 RunOutcome.line : "report written: reports/.../report.html — 3 of 10 claims supported, 6 refuted
                  or confounded, 1 without a verdict".
 RunOutcome.every_claim_has_a_verdict : no crash, no malformed claim file, no error: what
                  ``--exit-zero-on-verdicts`` (and `make report`) turns into exit status 0.
 write_verdicts : the terminal's "claim verdicts" lines, one per claim and model.
 
-A refuted or confounded claim is a result; a test that ended without recording a verdict
+A refuted, confounded or inconclusive claim is a result (inconclusive: the data could not
+decide, e.g. too few usable items); a test that ended without recording a verdict
 (a crash, a bad claim file, too few usable prompts) is not, and neither is evidence that could
 not be written.
 """
@@ -24,7 +25,8 @@ from typing import Any
 from report.fragments import short_figure
 
 _MARKUP = {"supported": {"green": True}, "refuted": {"red": True, "bold": True},
-           "confounded": {"yellow": True, "bold": True}, "error": {"red": True}}
+           "confounded": {"yellow": True, "bold": True}, "inconclusive": {"purple": True},
+           "error": {"red": True}}
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class RunOutcome:
     without_verdict: int
     skipped: int
     write_failures: int = 0
+    inconclusive: int = 0
 
     @classmethod
     def of(cls, records: Sequence[Mapping[str, Any]], unverdicted: Sequence[Mapping[str, Any]],
@@ -50,14 +53,16 @@ class RunOutcome:
         """
         supported = sum(1 for r in records if r.get("verdict") == "supported")
         failed = sum(1 for r in records if r.get("verdict") in ("refuted", "confounded"))
+        inconclusive = sum(1 for r in records if r.get("verdict") == "inconclusive")
         # A record with verdict "error" is a claim that could not be judged: no verdict either.
         errors = len(unverdicted) + sum(1 for r in records if r.get("verdict") not in
-                                        ("supported", "refuted", "confounded"))
-        return cls(supported, failed, errors, len(skipped), len(write_failures))
+                                        ("supported", "refuted", "confounded", "inconclusive"))
+        return cls(supported, failed, errors, len(skipped), len(write_failures), inconclusive)
 
     @property
     def total(self) -> int:
-        return self.supported + self.refuted_or_confounded + self.without_verdict + self.skipped
+        return (self.supported + self.refuted_or_confounded + self.inconclusive + self.without_verdict
+                + self.skipped)
 
     @property
     def every_claim_has_a_verdict(self) -> bool:
@@ -68,6 +73,8 @@ class RunOutcome:
         """``"3 of 10 claims supported, 6 refuted or confounded, 1 without a verdict"``."""
         parts = [f"{self.supported} of {self.total} claim{'s' if self.total != 1 else ''} supported",
                  f"{self.refuted_or_confounded} refuted or confounded"]
+        if self.inconclusive:
+            parts.append(f"{self.inconclusive} inconclusive")
         if self.without_verdict:
             parts.append(f"{self.without_verdict} without a verdict (crash or error: see the report)")
         if self.skipped:

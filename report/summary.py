@@ -21,7 +21,7 @@ from typing import Any
 from report.fragments import STYLE, badge, control_rows, controls_header, short_figure
 
 #: Verdict categories in the order a sentence names them.
-_ORDER = ("supported", "confounded", "refuted", "error", "no verdict", "skipped")
+_ORDER = ("supported", "confounded", "refuted", "inconclusive", "error", "no verdict", "skipped")
 
 # pytest-html renders the Environment table before the summary; claim verdicts matter more.
 # This script (run while the page is parsed, before pytest-html's own script fills the table)
