@@ -42,13 +42,24 @@ CORRECTIONS = ("none", "fdr_bh", "fdr_by", "holm", "bonferroni")
 CORRECTION_ALIASES = {"bh": "fdr_bh", "benjamini-hochberg": "fdr_bh", "by": "fdr_by",
                       "bonf": "bonferroni", "holm-bonferroni": "holm", "": "none"}
 MEASURES = ("fraction_specialized", "count_specialized", "fraction_cv_consistent",
-            "count_cv_consistent", "depth_pvalue")
+            "count_cv_consistent", "depth_pvalue",
+            # estimands with bootstrap intervals over pairs (evaluation.estimands)
+            "pi1", "pi1_ci_low", "median_abs_effect", "median_abs_effect_ci_low",
+            "share_large_effect", "share_large_effect_ci_low")
+#: Estimands a claim's controls are compared on (model minus control, paired bootstrap).
+ESTIMANDS = ("pi1", "median_abs_effect", "share_large_effect", "depth_effect")
 OPS: dict[str, Any] = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
 REQUIRED_KEYS = ("id", "title", "statement", "level", "features", "test", "alpha", "correction",
                  "min_effect", "cv", "expect", "reported")
-OPTIONAL_KEYS = ("effect_size", "depth", "controls", "top_k", "notes")
+OPTIONAL_KEYS = ("effect_size", "depth", "controls", "top_k", "notes", "estimand")
 CV_KEYS = ("folds", "min_consistency", "required")
+CV_OPTIONAL_KEYS = ("mode", "alpha", "n_perm", "familywise")
+#: cross_fit (default): select on k-1 folds, confirm on the held-out fold against a permutation
+#: null; study_consistency: the study's filter (significant on k-1 folds with the full-data sign).
+CV_MODES = ("cross_fit", "study_consistency")
+FAMILYWISE = ("max_t", "fdr_by", "none")
+ESTIMAND_KEYS = ("measure", "n_boot", "pi0_lambda", "level", "control_alpha")
 EXPECT_KEYS = ("measure", "op", "value")
 DEPTH_KEYS = ("source", "alternative")
 CONTROL_KEYS = ("random_weights", "surface_only", "length_matched", "permutation")
@@ -74,11 +85,36 @@ class Expectation:
 
 @dataclass(frozen=True)
 class CrossValidation:
-    """k folds over pairs; `required` makes consistency part of being specialized."""
+    """k folds over pairs; `required` makes consistency part of being specialized.
+
+    `mode` "cross_fit" (default): a component's consistency is the share of folds in which it
+    was selected on the other k-1 folds and confirmed on the held-out fold by a permutation
+    test at `alpha` (`n_perm` within-pair label swaps; `familywise` max_t or fdr_by over the
+    selected components, or none). "study_consistency": the study's stability filter.
+    """
 
     folds: int
     min_consistency: float
     required: bool
+    mode: str = "cross_fit"
+    alpha: float = 0.05
+    n_perm: int = 200
+    familywise: str = "max_t"
+
+
+@dataclass(frozen=True)
+class EstimandSpec:
+    """The estimands reported with bootstrap intervals over pairs, and the control rule.
+
+    `measure` is what controls are compared on (model minus control); a claim beats a control
+    when the one-sided (1 - `control_alpha`) lower bound of that difference is above 0.
+    """
+
+    measure: str = "pi1"
+    n_boot: int = 200
+    pi0_lambda: float = 0.5
+    level: float = 0.95
+    control_alpha: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -135,6 +171,7 @@ class Claim:
     path: Path
     depth: DepthSpec | None = None
     controls: Controls = field(default_factory=Controls)
+    estimand: EstimandSpec = field(default_factory=EstimandSpec)
     top_k: int = 3
     notes: str = ""
 
@@ -151,7 +188,9 @@ class Claim:
         return {"test": self.test, "alpha": self.alpha, "correction": self.correction,
                 "min_effect": self.min_effect, "effect_size": self.effect_size,
                 "folds": self.cv.folds, "min_consistency": self.cv.min_consistency,
-                "consistency_required": self.cv.required, "expectation": self.expect.describe()}
+                "consistency_required": self.cv.required, "cv_mode": self.cv.mode,
+                "estimand": self.estimand.measure, "n_boot": self.estimand.n_boot,
+                "control_alpha": self.estimand.control_alpha, "expectation": self.expect.describe()}
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Claim:
@@ -195,13 +234,16 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
     default_effect = "paired_d" if out["test"] in PAIRED_TESTS else "cohens_d"
     out["effect_size"] = field_choice(data.get("effect_size", default_effect), "effect_size", EFFECT_SIZES, problems)
 
-    cv = check_keys(data["cv"], "cv", CV_KEYS, (), problems) if "cv" in data else {}
+    cv = check_keys(data["cv"], "cv", CV_KEYS, CV_OPTIONAL_KEYS, problems) if "cv" in data else {}
     folds = field_number(cv, "folds", problems, low=2, high=1000, closed_low=True, integer=True) if cv else None
     cons = field_number(cv, "min_consistency", problems, low=0.0, high=1.0, closed_low=True, closed_high=True) if cv else None
     required = cv.get("required") if cv else None
     if cv and not isinstance(required, bool):
         problems.append(f"`cv.required` must be true or false, got {shown(required)}")
-    out["cv"] = CrossValidation(folds, cons, required) if None not in (folds, cons) and isinstance(required, bool) else None
+    cv_extra = _parse_cv_extra(cv, problems) if cv else {}
+    out["cv"] = (CrossValidation(folds, cons, required, **cv_extra)
+                 if None not in (folds, cons) and isinstance(required, bool) else None)
+    out["estimand"] = _parse_estimand(data.get("estimand", {}), out["level"], problems)
 
     exp = check_keys(data["expect"], "expect", EXPECT_KEYS, (), problems) if "expect" in data else {}
     measure = field_choice(exp.get("measure"), "expect.measure", MEASURES, problems) if exp else None
@@ -223,6 +265,59 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
         problems.append(f"`top_k` must be an integer in [0, {MAX_TOP_K}], got {shown(top_k)}")
     out["top_k"] = top_k
     return out
+
+
+def _parse_cv_extra(cv: dict, problems: list[str]) -> dict:
+    """The optional `cv` keys (mode, alpha, n_perm, familywise), defaults where absent."""
+    out: dict[str, Any] = {}
+    if "mode" in cv:
+        mode = field_choice(cv["mode"], "cv.mode", CV_MODES, problems)
+        if mode:
+            out["mode"] = mode
+    if "alpha" in cv:
+        alpha = field_number(cv, "alpha", problems, low=0.0, high=1.0)
+        if alpha is not None:
+            out["alpha"] = alpha
+    if "n_perm" in cv:
+        n_perm = field_number(cv, "n_perm", problems, low=19, high=1e6, closed_low=True, integer=True)
+        if n_perm is not None:
+            out["n_perm"] = n_perm
+    if "familywise" in cv:
+        fw = field_choice(cv["familywise"], "cv.familywise", FAMILYWISE, problems)
+        if fw:
+            out["familywise"] = fw
+    if out.get("mode", "cross_fit") == "study_consistency":
+        bad = [k for k in ("alpha", "n_perm", "familywise") if k in cv]
+        if bad:
+            problems.append(f"`cv.{bad[0]}` only applies to `cv.mode: cross_fit` (the study's filter "
+                            "uses the claim's own alpha); remove it or use mode cross_fit")
+    return out
+
+
+def _parse_estimand(raw: Any, level: str | None, problems: list[str]) -> EstimandSpec:
+    spec = check_keys(raw, "estimand", (), ESTIMAND_KEYS, problems) if raw != {} else {}
+    out: dict[str, Any] = {}
+    default = "depth_effect" if level == "depth" else "pi1"
+    measure = field_choice(spec.get("measure", default), "estimand.measure", ESTIMANDS, problems)
+    if measure and (measure == "depth_effect") != (level == "depth"):
+        problems.append(f"`estimand.measure` {shown(measure)} does not fit `level: {level}`; "
+                        f"use {'depth_effect' if level == 'depth' else 'pi1, median_abs_effect or share_large_effect'}")
+    elif measure:
+        out["measure"] = measure
+    if "n_boot" in spec:
+        n_boot = field_number(spec, "n_boot", problems, low=20, high=100_000, closed_low=True, integer=True)
+        if n_boot is not None:
+            out["n_boot"] = n_boot
+    for key in ("pi0_lambda", "control_alpha"):
+        if key in spec:
+            value = field_number(spec, key, problems, low=0.0, high=1.0)
+            if value is not None:
+                out[key] = value
+    if "level" in spec:
+        value = field_number(spec, "level", problems, low=0.0, high=1.0)
+        if value is not None:
+            out["level"] = value
+    return EstimandSpec(**out)
 
 
 def _parse_controls(raw: Any, problems: list[str]) -> Controls:

@@ -22,8 +22,16 @@ import numpy as np
 
 from evaluation.component_claim import Claim
 from evaluation.result import ClaimResult, ComparisonRow, ControlRow, InsufficientEvidence
-from stats import tests
+from evaluation.estimands import (
+    ESTIMAND_NAMES,
+    bootstrap_estimands,
+    depth_distance,
+    estimand_figures,
+    estimand_statistic,
+)
 from stats.crossval import pair_folds
+from stats.estimands import BootstrapResult
+from stats.monte_carlo import monte_carlo_pvalue
 from stats.specialization import (
     FeatureResult,
     feature_result,
@@ -161,28 +169,48 @@ def component_figures(claim: Claim, analysis: ComponentAnalysis) -> tuple[dict, 
     return figures, profiles
 
 
-def depth_figures(claim: Claim, analysis: ComponentAnalysis) -> tuple[dict, dict]:
-    """Normalized-depth test: are reasoning-specialized components further from mid-depth?"""
+#: Layer permutations of the depth test (cheap: one vectorized pass over [n, L]).
+DEPTH_PERMUTATIONS = 9999
+
+
+def depth_figures(claim: Claim, analysis: ComponentAnalysis, *, seed: int = 0) -> tuple[dict, dict]:
+    """Are reasoning-specialized components further from mid-depth than recall ones?
+
+    The statistic is the mean distance |l/(L-1) - 0.5| of reasoning-labelled components minus
+    that of recall-labelled ones; its null permutes the layers' depths, keeping the components
+    of a layer together (the heads of one layer are not independent samples of depth), so the
+    p-value is over L! orders of layers, not over heads. Undefined (NaN) when either label has
+    no component: the claim is then inconclusive, not refuted.
+    """
     n_layers = analysis.grid_shape[0]
-    layer_index = np.indices(analysis.grid_shape)[0]
-    depth = layer_index / max(n_layers - 1, 1)
-    distance = np.abs(depth - 0.5)
-    rec = distance[analysis.labels == "recall"]
-    rea = distance[analysis.labels == "reasoning"]
-    figures: dict[str, Any] = {"n_recall": int(rec.size), "n_reasoning": int(rea.size),
-                               "mean_depth_recall": float(depth[analysis.labels == "recall"].mean()) if rec.size else None,
-                               "mean_depth_reasoning": float(depth[analysis.labels == "reasoning"].mean()) if rea.size else None,
-                               "n_layers": n_layers}
-    if rec.size >= 2 and rea.size >= 2:
-        res = tests.mann_whitney(rea, rec, alternative=claim.depth.alternative)
-        figures["depth_pvalue"] = float(res.pvalue)
-        # rank-biserial correlation: P(rea > rec) - P(rea < rec), from U
-        figures["rank_biserial"] = float(2 * res.statistic / (rec.size * rea.size) - 1)
-    else:
-        figures["depth_pvalue"] = float("nan")
-        figures["rank_biserial"] = float("nan")
-    grid = np.arange(n_layers) / max(n_layers - 1, 1)
     labels2d = analysis.labels.reshape(n_layers, -1)
+    rec_per_layer = (labels2d == "recall").sum(axis=1).astype(float)
+    rea_per_layer = (labels2d == "reasoning").sum(axis=1).astype(float)
+    n_rec, n_rea = int(rec_per_layer.sum()), int(rea_per_layer.sum())
+    depth = np.arange(n_layers) / max(n_layers - 1, 1)
+    distance = depth_distance((n_layers,))
+    figures: dict[str, Any] = {"n_recall": n_rec, "n_reasoning": n_rea,
+                               "mean_depth_recall": float(depth @ rec_per_layer / n_rec) if n_rec else None,
+                               "mean_depth_reasoning": float(depth @ rea_per_layer / n_rea) if n_rea else None,
+                               "n_layers": n_layers,
+                               "layers_with_recall": int((rec_per_layer > 0).sum()),
+                               "layers_with_reasoning": int((rea_per_layer > 0).sum())}
+    if n_rec and n_rea:
+        observed = float(distance @ rea_per_layer / n_rea - distance @ rec_per_layer / n_rec)
+        rng = np.random.default_rng([seed, 0xDE9, n_layers])
+        perms = np.argsort(rng.random((DEPTH_PERMUTATIONS, n_layers)), axis=1)
+        shuffled = distance[perms]  # [R, L]: layer l placed at another depth
+        null = shuffled @ rea_per_layer / n_rea - shuffled @ rec_per_layer / n_rec
+        alternative = claim.depth.alternative if claim.depth is not None else "greater"
+        figures["depth_distance_difference"] = observed
+        # mirror-image layers share a distance: ties up to rounding count as extreme
+        figures["depth_pvalue"] = float(monte_carlo_pvalue(null, observed, alternative=alternative,
+                                                           tie_tol=1e-9).pvalue)
+        figures["depth_permutations"] = DEPTH_PERMUTATIONS
+    else:
+        figures["depth_distance_difference"] = float("nan")
+        figures["depth_pvalue"] = float("nan")
+    grid = np.arange(n_layers) / max(n_layers - 1, 1)
     profiles = {"depth": grid,
                 "profile:recall": (labels2d == "recall").mean(axis=1),
                 "profile:reasoning": (labels2d == "reasoning").mean(axis=1)}
@@ -194,7 +222,12 @@ def _message(claim: Claim, figures: dict, measured: float) -> str:
     required = f"required {exp.measure} {exp.op} {exp.value:g}"
     if exp.measure == "depth_pvalue":
         return (f"{claim.id}: reasoning- vs recall-specialized components' distance from mid-depth: "
-                f"p = {measured:.3g} ({figures['n_reasoning']} reasoning, {figures['n_recall']} recall), {required}")
+                f"p = {measured:.3g} over layer permutations ({figures['n_reasoning']} reasoning in "
+                f"{figures['layers_with_reasoning']} layers, {figures['n_recall']} recall in "
+                f"{figures['layers_with_recall']} layers), {required}")
+    if exp.measure not in ("fraction_specialized", "count_specialized", "fraction_cv_consistent",
+                           "count_cv_consistent"):
+        return f"{claim.id}: {exp.measure} = {measured:.3g}, {required}"
     noun = LEVEL_NOUN[claim.component_level]
     total = figures["total"]
     if exp.measure in ("fraction_specialized", "count_specialized"):
@@ -216,13 +249,15 @@ def _comparison(claim: Claim, figures: dict) -> list[ComparisonRow]:
 
 @dataclass(frozen=True)
 class Measurement:
-    """A claim measured on one set of activations: analysis, figures, plot profiles, and the
-    value of the claim's expectation measure."""
+    """A claim measured on one set of activations: analysis, figures, plot profiles, the
+    value of the claim's expectation measure and, when asked for, the bootstrap of its
+    estimands over pairs (`evaluation.estimands`)."""
 
     analysis: ComponentAnalysis
     figures: dict
     profiles: dict
     value: float
+    boot: BootstrapResult | None = None
 
     def count_per_layer(self) -> np.ndarray:
         spec = self.analysis.specialized
@@ -230,20 +265,60 @@ class Measurement:
 
 
 def measure(claim: Claim, acts: Activations, *, seed: int, pairs: np.ndarray | None = None,
-            consistency: bool = True) -> Measurement:
-    """Run the claim's procedure on `acts` and return the `Measurement` (no verdict)."""
+            consistency: bool = True, bootstrap: bool = False, stream: int = 0) -> Measurement:
+    """Run the claim's procedure on `acts` and return the `Measurement` (no verdict).
+
+    `bootstrap` adds the estimands with their intervals (``claim.estimand.n_boot`` resamples of
+    pairs, resample stream `stream`); an expectation on an interval bound always bootstraps,
+    one on a point estimand computes that estimand once.
+    """
     analysis = analyse_components(claim, acts, seed=seed, pairs=pairs, consistency=consistency)
     figures, profiles = component_figures(claim, analysis)
     if claim.level == "depth":
-        depth_figs, depth_profiles = depth_figures(claim, analysis)
+        depth_figs, depth_profiles = depth_figures(claim, analysis, seed=seed)
         figures.update(depth_figs)
         profiles.update(depth_profiles)
-    return Measurement(analysis, figures, profiles, float(figures[claim.expect.measure]))
+    boot = None
+    wanted = claim.expect.measure
+    if bootstrap or wanted.endswith("_ci_low"):
+        boot = bootstrap_estimands(claim, acts, seed=seed, pairs=pairs, stream=stream)
+        figures.update(estimand_figures(claim, boot))
+    elif wanted in ESTIMAND_NAMES["component"]:
+        figures.update(estimand_statistic(claim, acts, pairs=pairs)(np.arange(analysis.n_pairs)))
+    return Measurement(analysis, figures, profiles, float(figures[wanted]), boot)
+
+
+def _estimand_phrase(claim: Claim, figures: dict) -> str:
+    name = claim.estimand.measure
+    if name not in figures or not np.isfinite(figures[name]):
+        return ""
+    return (f"; {name} = {figures[name]:.3g} [{figures[name + '_ci_low']:.3g}, "
+            f"{figures[name + '_ci_high']:.3g}] ({claim.estimand.level:.0%} bootstrap CI over pairs)")
+
+
+def _undefined(claim: Claim, main: Measurement, figures: dict, model: str, acts: Activations, seed: int,
+               behaviour: Behaviour | None) -> ClaimResult:
+    """An undefined measure (e.g. a depth test with no reasoning component) decides nothing."""
+    if claim.expect.measure == "depth_pvalue":
+        why = (f"{figures.get('n_reasoning', 0)} reasoning- and {figures.get('n_recall', 0)} recall-specialized "
+               "components: the depth comparison needs both")
+    else:
+        why = f"{claim.expect.measure} is undefined on these {main.analysis.n_pairs} pairs"
+    return ClaimResult(
+        claim_id=claim.id, title=claim.title, statement=claim.statement, level=claim.level, model=model,
+        verdict="inconclusive", message=f"{claim.id}: inconclusive: {why}", thresholds=claim.thresholds(),
+        figures=figures, comparison=_comparison(claim, figures), profiles=dict(main.profiles),
+        components=specialization_table(main.analysis.features, labels=main.analysis.labels),
+        behaviour=behaviour.summary() if behaviour is not None else {},
+        meta={"seed": seed, "correct_only": bool(acts.meta.get("correct_only", False)),
+              "claim_file": str(claim.path), "component_level": claim.component_level,
+              "inconclusive_reason": why},
+        kind="component")
 
 
 def _verdict(claim: Claim, main: Measurement, controls: list[ControlRow]) -> tuple[str, str]:
     holds = bool(np.isfinite(main.value)) and claim.expect.holds(main.value)
-    message = _message(claim, main.figures, main.value)
+    message = _message(claim, main.figures, main.value) + _estimand_phrase(claim, main.figures)
     if not holds:
         return "refuted", message
     failed = [row for row in controls if row.passed is False]
@@ -278,9 +353,11 @@ def evaluate_claim(claim: Claim, acts: Activations, *, seed: int, model: str, be
         raise InsufficientPairs(f"{claim.id}: only {acts.n_pairs} pairs "
                                 f"{'answered correctly on both sides ' if acts.meta.get('correct_only') else ''}"
                                 f"to analyse; {2 * claim.cv.folds} needed for {claim.cv.folds}-fold cross-validation")
-    main = measure(claim, acts, seed=seed)
+    main = measure(claim, acts, seed=seed, bootstrap=True)
     figures, profiles = dict(main.figures), dict(main.profiles)
     figures["model"] = model
+    if not np.isfinite(main.value):
+        return _undefined(claim, main, figures, model, acts, seed, behaviour)
     control_rows: list[ControlRow] = []
     if controls is not None and claim.controls.names:
         control_rows, control_profiles = controls(claim, main)

@@ -53,7 +53,10 @@ def test_layer_claim_finds_the_planted_layers_with_signs(acts):
     assert result.figures["reasoning_layers"] == [5]
     assert result.figures["specialized"] == 3 and result.figures["total"] == L
     assert result.verdict == "supported"  # 3/6 meets the shipped fraction_specialized >= 0.5
-    assert result.message == "H1: 3/6 layers specialized (50.0%), required fraction_specialized >= 0.5"
+    assert result.message.startswith("H1: 3/6 layers specialized (50.0%), required fraction_specialized >= 0.5; "
+                                     "pi1 = ")  # the estimand and its interval follow the study's count
+    low, high = result.figures["pi1_ci_low"], result.figures["pi1_ci_high"]
+    assert 0 <= low <= result.figures["pi1"] <= high <= 1
 
 
 def test_verdict_follows_the_expectation_not_the_test(acts):
@@ -62,7 +65,7 @@ def test_verdict_follows_the_expectation_not_the_test(acts):
     assert evaluate_claim(trivial, acts, seed=0, model="m").verdict == "supported"
     res = evaluate_claim(impossible, acts, seed=0, model="m")
     assert res.verdict == "refuted"
-    assert res.message == "H1: 3/6 layers specialized (50.0%), required fraction_specialized > 1"
+    assert res.message.startswith("H1: 3/6 layers specialized (50.0%), required fraction_specialized > 1; pi1 = ")
 
 
 def test_head_and_neuron_levels(acts):
@@ -100,7 +103,38 @@ def test_depth_claim_on_edge_reasoning_heads():
                          seed=0, model="m")
     assert res.figures["n_reasoning"] == 2 * H and res.figures["n_recall"] == 2 * H
     assert res.figures["depth_pvalue"] < 0.05 and res.verdict == "supported"
-    assert res.figures["rank_biserial"] == pytest.approx(1.0)
+    # 8 of the 6! layer orders are as extreme: p = (1 + ~8/720 * 9999) / 10000
+    assert res.figures["depth_pvalue"] == pytest.approx(8 / 720, abs=0.004)
+    assert res.figures["depth_distance_difference"] == pytest.approx(0.5 - 0.1)
+    assert res.figures["layers_with_reasoning"] == res.figures["layers_with_recall"] == 2
+
+
+def _depth_acts(reasoning_layers, recall_layers):
+    acts = _acts(seed=2, effect=0.0)
+    arrays = dict(acts.arrays)
+    x = arrays["attn_entropy"].copy()
+    x[:N_PAIRS, recall_layers] += 2.5
+    x[:N_PAIRS, reasoning_layers] -= 2.5
+    arrays["attn_entropy"] = x
+    return dataclasses.replace(acts, arrays=arrays)
+
+
+def test_depth_permutes_layers_not_heads():
+    """All reasoning heads in layer 0, all recall heads in layer 3: as 3 + 3 independent heads a
+    one-sided Mann-Whitney gives p = 1/20; one layer against one layer is no evidence about depth."""
+    from stats.tests import mann_whitney
+    res = evaluate_claim(_claim("h1d_early_reasoning"), _depth_acts([0], [3]), seed=0, model="m")
+    assert res.figures["n_reasoning"] == res.figures["n_recall"] == H
+    heads_as_samples = mann_whitney(np.full(H, 0.5), np.full(H, 0.1), alternative="greater").pvalue
+    assert float(heads_as_samples) <= 0.06
+    # 4 of the 30 ordered (reasoning, recall) pairs of layers are as extreme: p ~ 0.133
+    assert res.figures["depth_pvalue"] == pytest.approx(4 / 30, abs=0.01) and res.verdict == "refuted"
+
+
+def test_an_empty_depth_comparison_is_inconclusive():
+    res = evaluate_claim(_claim("h1d_early_reasoning"), _depth_acts([], [2, 3]), seed=0, model="m")
+    assert res.figures["n_reasoning"] == 0 and res.verdict == "inconclusive"
+    assert "0 reasoning-" in res.message
 
 
 def test_seed_changes_folds_not_full_data_statistics(acts):
