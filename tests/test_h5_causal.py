@@ -1,0 +1,136 @@
+"""H5a's causal machinery on tiny models: content offsets, content-only position-matched ablation,
+attribution patching against exact ablation, cross-fitted selection, the bootstrap interval."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fixtures.intervention.ablation import Ablation, position_means
+from fixtures.intervention.content import content_offsets, packed_offsets
+from fixtures.intervention.runner import embed, final_logits, pack, run_layers
+from fixtures.intervention.runs import ablation_metrics, clean_run
+
+QUESTIONS = ["What is the capital of France?", "Who wrote Hamlet?",
+             "If Bern is in Switzerland and Switzerland is in Europe, where is Bern?",
+             "Which element has the symbol He?", "Name the largest planet.", "What colour is the sky?"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def bench_parts():
+    """Tiny random model, chat-formatted questions, their content offsets and targets (the clean
+    arg-max, so every prompt is 'answered')."""
+    from fixtures.capture import tokenize_prompts
+    from fixtures.model.tiny import build_tiny_model, build_tiny_tokenizer
+    from tasks.formatting import content_token_spans, format_prompt
+
+    torch.manual_seed(0)
+    model, tok = build_tiny_model(0), build_tiny_tokenizer()
+    seqs = tokenize_prompts(tok, [format_prompt(q, tok, "chat") for q in QUESTIONS], add_special_tokens=False)
+    spans = content_token_spans(tok, QUESTIONS, "chat")
+    offsets = [content_offsets(len(s), sp) for s, sp in zip(seqs, spans)]
+    means = position_means(model, seqs, offsets, pad_id=tok.pad_token_id)
+    with torch.inference_mode():
+        flat = pack(seqs, tok.pad_token_id, share_prefix=False)
+        h = run_layers(model, embed(model, flat.ids, flat.positions), positions=flat.positions, valid=flat.valid)
+        targets = final_logits(model, h[:, -1]).argmax(-1).numpy()
+    packed = pack(seqs, tok.pad_token_id, max_prefix=min(a for a, _ in spans))
+    clean = clean_run(model, packed, torch.as_tensor(targets))
+    return model, tok, seqs, offsets, means, targets, packed, clean
+
+
+def test_content_offsets_cover_exactly_the_question(bench_parts):
+    model, tok, seqs, offsets, *_ = bench_parts
+    for q, s, off in zip(QUESTIONS, seqs, offsets):
+        assert tok.decode([t for t, o in zip(s, off) if o >= 0]) == q
+        assert off[-1] == -1 and off[0] == -1  # template tail and head untouched
+    with pytest.raises(ValueError, match="does not fit"):
+        content_offsets(3, (1, 5))
+
+
+def test_position_means_match_a_hand_computed_mean(bench_parts):
+    """Offset 0 (each question's last token) mean of the last layer's neurons, by hand."""
+    from fixtures.capture import left_pad
+    from fixtures.hooks import HookSet, hooks
+    from fixtures.model.site_hooks import read_site
+    from fixtures.model.sites import model_layout
+
+    model, tok, seqs, offsets, means, *_ = bench_parts
+    layout = model_layout(model)
+    last = layout.n_layers - 1
+    seen = {}
+    hs = HookSet()
+    read_site(model, layout, "mlp_neurons", last, lambda x: seen.update(x=x.detach().clone()), hs)
+    rows = []
+    for s, off in zip(seqs, offsets):
+        ids, mask, pos = left_pad([s], tok.pad_token_id)
+        with hooks(model, hs.forward, pre=hs.pre), torch.inference_mode():
+            model.model(input_ids=ids, attention_mask=mask, position_ids=pos)
+        rows.append(seen["x"][0, int(np.flatnonzero(off == 0)[0])].double().numpy())
+    np.testing.assert_allclose(means.values["mlp_neurons"][last, 0], np.mean(rows, axis=0), rtol=1e-4, atol=1e-6)
+    assert means.counts[0] == len(seqs)
+
+
+def test_content_only_ablation_leaves_non_content_positions_alone(bench_parts):
+    """With every content offset set to -1 an ablation of every head changes nothing; with the
+    real offsets it does (the content is where it acts)."""
+    model, tok, seqs, offsets, means, targets, packed, clean = bench_parts
+    every = Ablation(heads=frozenset((l, h) for l in range(model.config.num_hidden_layers)
+                                     for h in range(model.config.num_attention_heads)))
+    off = packed_offsets(packed, offsets)
+    none = torch.full_like(off, -1)
+    untouched = ablation_metrics(model, packed, targets, clean, [every], means=means, offsets=none)
+    np.testing.assert_allclose(untouched["logit_diff"][0], clean.metrics.logit_diff, atol=1e-5)
+    touched = ablation_metrics(model, packed, targets, clean, [every], means=means, offsets=off)
+    assert np.abs(touched["logit_diff"][0] - clean.metrics.logit_diff).max() > 1e-3
+
+
+def test_attribution_patching_agrees_with_exact_ablation(bench_parts):
+    """Every head and neuron of the tiny model, AtP vs exact single-component ablation of the
+    prompt's logit difference (content positions, position-matched means). Measured (seed 0):
+    neurons r = 0.999 (max |error| 2e-4 of effects up to 4e-3: nearly linear), heads r = 0.87
+    (max |error| 0.04 of effects up to 0.05: softmax nonlinearity, AtP's known weak spot)."""
+    from fixtures.intervention.attribution import attribution_effects
+
+    model, tok, seqs, offsets, means, targets, packed, clean = bench_parts
+    est = attribution_effects(model, seqs, targets, offsets, means, pad_id=tok.pad_token_id)
+    n_layers, n_heads = est["head"].shape[1:]
+    off = packed_offsets(packed, offsets)
+    for level, width, r_min in (("head", n_heads, 0.8), ("neuron", est["neuron"].shape[2], 0.99)):
+        key = "heads" if level == "head" else "neurons"
+        conds = [Ablation(**{key: frozenset({(l, u)})}) for l in range(n_layers) for u in range(width)]
+        m = ablation_metrics(model, packed, targets, clean, conds, means=means, offsets=off)
+        exact = (m["logit_diff"] - clean.metrics.logit_diff[None]).T.reshape(len(seqs), n_layers, width)
+        r = np.corrcoef(est[level].ravel(), exact.ravel())[0, 1]
+        assert r > r_min, (level, r)
+    with pytest.raises(ValueError, match="`levels` must be among"):
+        attribution_effects(model, seqs, targets, offsets, means, levels=("layer",))
+
+
+def test_bootstrap_interval_straddles_zero_without_a_dissociation():
+    from evaluation.causal_dissociation import hierarchical_bootstrap
+
+    rng = np.random.default_rng(0)
+    rec = np.arange(40) < 20
+    sel = {d: rng.normal(0.1, 0.05, 40) for d in ("recall", "reasoning")}  # same drop on both tasks
+    rnd = {d: rng.normal(0.1, 0.05, (30, 40)) for d in sel}
+    lo, hi = hierarchical_bootstrap(sel, rnd, rec, n_boot=1000)
+    assert lo < 0 < hi
+
+
+def test_crossfit_folds_partition_the_pairs():
+    from evaluation.causal_selection import crossfit_folds
+
+    folds = crossfit_folds(17, 3, seed=4)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(17))
+    assert {len(f) for f in folds} <= {5, 6}
+    with pytest.raises(ValueError, match="`folds` must be"):
+        crossfit_folds(3, 4, seed=0)
