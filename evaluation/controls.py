@@ -13,6 +13,16 @@ Each control gives one `evaluation.result.ControlRow`.
 becomes "confounded") or None (informational). ``overlap`` is the share of the model's
 specialized components that are specialized under the control too.
 
+Decision rule (random weights, surface-only): the model and the control are measured on the
+same pairs and both bootstrapped with the same resampled pair indices; the claim beats the
+control only when the one-sided (1 - control_alpha) lower bound of (model - control) in the
+claim's estimand (``estimand.measure``, pi1 by default) is above 0. Otherwise the control
+explains the result (a tie is not a win). The difference, its two-sided interval and the
+bound are in the row (``extra``), with the study's point comparison beside them for the
+replication (``study_point_beats``, informational). Length-matched prompts keep their rule:
+the expectation must still hold on them (`must_survive`); the row reports the difference
+with its interval too.
+
 Why these controls: reasoning prompts are longer and worded differently than recall prompts,
 and uniform attention over more tokens already has higher entropy. A count that a random-
 weights model, a same-task surface contrast or shuffled labels reach as well is not evidence of
@@ -31,6 +41,7 @@ from evaluation.components import Measurement, measure
 from evaluation.result import ControlRow
 from fixtures.activations import Activations
 from fixtures.progress import step
+from stats.estimands import DifferenceResult, paired_difference
 from stats.monte_carlo import monte_carlo_pvalue
 
 if TYPE_CHECKING:
@@ -70,9 +81,45 @@ def _count(m: Measurement) -> int:
 
 
 def _row(name: str, kind: str, main: Measurement, other: Measurement, passed: bool | None,
-         detail: str) -> ControlRow:
+         detail: str, extra: dict | None = None) -> ControlRow:
     return ControlRow(name=name, control=kind, passed=passed, detail=detail, count=_count(other),
-                      value=other.value, reference=main.value, overlap=_overlap(main, other))
+                      value=other.value, reference=main.value, overlap=_overlap(main, other),
+                      extra=extra or {})
+
+
+def estimand_difference(claim: Claim, main: Measurement, other: Measurement) -> DifferenceResult:
+    """Model minus control in the claim's estimand (bootstrap over pairs), oriented so that
+    positive is "more of the claimed effect on the model" (a depth claim with alternative
+    "less" flips the sign)."""
+    name = claim.estimand.measure
+    if main.boot is None or other.boot is None:
+        raise ValueError(f"{claim.id}: the model and the control must be measured with bootstrap=True")
+    a, b = (main.boot, other.boot)
+    if claim.level == "depth" and claim.depth is not None and claim.depth.alternative == "less":
+        a, b = b, a
+    return paired_difference(a, b, name, level=claim.estimand.level, alpha=claim.estimand.control_alpha)
+
+
+def _difference_extra(claim: Claim, main: Measurement, other: Measurement, diff: DifferenceResult) -> dict:
+    name = claim.estimand.measure
+    return {"estimand": name, "model_estimate": main.boot.estimate[name],
+            "control_estimate": other.boot.estimate[name], "difference": diff.estimate,
+            "difference_ci_low": diff.low, "difference_ci_high": diff.high,
+            "difference_lower_bound": diff.lower_bound, "paired_bootstrap": diff.paired,
+            "n_boot": main.boot.n_boot, "study_point_beats": beats(claim, main.value, other.value)}
+
+
+def _difference_detail(claim: Claim, main: Measurement, other: Measurement, diff: DifferenceResult) -> str:
+    spec = claim.estimand
+    name = spec.measure
+    verdict = ("> 0: the claim beats this control" if diff.beats
+               else "<= 0: the control explains the result")
+    pairing = "same pairs, same resamples" if diff.paired else "different pairs, independent resamples"
+    return (f"{name} {main.boot.estimate[name]:.3g} (model) - {other.boot.estimate[name]:.3g} (control) = "
+            f"{diff.estimate:.3g}, {spec.level:.0%} CI [{diff.low:.3g}, {diff.high:.3g}] "
+            f"({main.boot.n_boot} bootstrap resamples, {pairing}); one-sided {1 - spec.control_alpha:.0%} "
+            f"lower bound {diff.lower_bound:.3g} {verdict}. Rule: the claim beats a control only when this "
+            f"lower bound is > 0. Study's point comparison: {_compare_detail(claim, main, other)}")
 
 
 def _compare_detail(claim: Claim, main: Measurement, other: Measurement) -> str:
@@ -167,15 +214,27 @@ def make_controls(provider: ActivationProvider, taskset: TaskSet, acts: Activati
     `cache` (an `ActivationCache`) keeps permutation nulls between runs.
     """
 
+    def measured(claim: Claim, other_acts: Activations) -> Measurement:
+        """The claim on a control's activations, resampled like the model where the pairs are
+        the same ones (a paired bootstrap), independently otherwise."""
+        same = tuple(other_acts.pair_ids) == tuple(acts.pair_ids)
+        stream = 0 if same else 1 + (abs(hash(tuple(other_acts.pair_ids))) % (2 ** 31))
+        return measure(claim, other_acts, seed=seed, bootstrap=True, stream=stream)
+
+    def compared(claim: Claim, main: Measurement, other: Measurement, name: str, kind: str) -> ControlRow:
+        diff = estimand_difference(claim, main, other)
+        return _row(name, kind, main, other, diff.beats, _difference_detail(claim, main, other, diff),
+                    _difference_extra(claim, main, other, diff))
+
     def run(claim: Claim, main: Measurement) -> tuple[list[ControlRow], dict[str, np.ndarray]]:
         rows: list[ControlRow] = []
         profiles: dict[str, np.ndarray] = {}
         spec = claim.controls
+        if main.boot is None:
+            main = measure(claim, acts, seed=seed, bootstrap=True)
         for s in spec.random_weights or ():
-            other = measure(claim, provider.get(taskset, random_init_seed=s), seed=seed)
-            ok = beats(claim, main.value, other.value)
-            rows.append(_row(f"random weights (seed {s})", "random_weights", main, other, ok,
-                             _compare_detail(claim, main, other)))
+            other = measured(claim, provider.get(taskset, random_init_seed=s))
+            rows.append(compared(claim, main, other, f"random weights (seed {s})", "random_weights"))
             profiles[f"control:random-weights-{s}:count_per_layer"] = other.count_per_layer()
         for contrast in spec.surface_only or ():
             variant = provider.variant(taskset, contrast)
@@ -184,18 +243,22 @@ def make_controls(provider: ActivationProvider, taskset: TaskSet, acts: Activati
                                        detail=f"no {contrast} contrast exists for task set {taskset.name!r}",
                                        reference=main.value))
                 continue
-            other = measure(claim, provider.get(variant), seed=seed)
-            ok = beats(claim, main.value, other.value)
-            rows.append(_row(CONTRAST_NAMES[contrast], "surface_only", main, other, ok,
-                             _compare_detail(claim, main, other)))
+            other = measured(claim, provider.get(variant))
+            rows.append(compared(claim, main, other, CONTRAST_NAMES[contrast], "surface_only"))
             profiles[f"control:{contrast}:count_per_layer"] = other.count_per_layer()
         if spec.length_matched is not None:
-            other = measure(claim, provider.get(provider.variant(taskset, "length_matched")), seed=seed)
+            other = measured(claim, provider.get(provider.variant(taskset, "length_matched")))
             holds = bool(np.isfinite(other.value)) and claim.expect.holds(other.value)
+            diff = estimand_difference(claim, main, other)
             detail = (f"{claim.expect.measure} = {other.value:.4g} on length-matched prompts "
-                      f"({_count(other)} specialized); required {claim.expect.describe()}")
+                      f"({_count(other)} specialized); required {claim.expect.describe()}"
+                      f"{' (must survive)' if spec.length_matched else ' (informational)'}. "
+                      f"{claim.estimand.measure} model - length-matched = {diff.estimate:.3g}, "
+                      f"{claim.estimand.level:.0%} CI [{diff.low:.3g}, {diff.high:.3g}] (> 0: length "
+                      "accounts for part of the result)")
             rows.append(_row("length-matched prompts", "length_matched", main, other,
-                             holds if spec.length_matched else None, detail))
+                             holds if spec.length_matched else None, detail,
+                             _difference_extra(claim, main, other, diff)))
             profiles["control:length-matched:count_per_layer"] = other.count_per_layer()
         if spec.permutation is not None:
             n, alpha = spec.permutation

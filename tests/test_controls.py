@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from fixtures.activations import Activations
-from evaluation.component_claim import ClaimFileError, Controls, Expectation, load_claim
+from evaluation.component_claim import ClaimFileError, Controls, EstimandSpec, Expectation, load_claim
 from evaluation.controls import beats, make_controls, permutation_null, permuted
 from evaluation.components import evaluate_claim, measure
 
@@ -46,10 +46,14 @@ class FakeProvider:
         return None if kind not in self.by_condition else SimpleNamespace(name=kind, sha256=kind)
 
 
-def _claim(**controls):
+def _claim(estimand: str = "share_large_effect", **controls):
+    """H2 on the fake grid. Its 15 heads are too few for Storey's pi1 (SE ~0.24 at 24 pairs:
+    a null grid reaches 0.33 by chance), so the control rule is compared on the share of
+    heads with |d| >= min_effect unless a test asks for pi1."""
     base = load_claim(ROOT / "h2_heads" / "claim.yaml")
     return dataclasses.replace(base, controls=Controls(**controls),
-                               expect=Expectation("fraction_specialized", ">=", 0.5))
+                               expect=Expectation("fraction_specialized", ">=", 0.5),
+                               estimand=EstimandSpec(measure=estimand))
 
 
 MAIN = _acts(0, 2.5)
@@ -95,8 +99,13 @@ def test_clean_effect_beats_every_control():
     res = evaluate_claim(claim, MAIN, seed=0, model="m", controls=run)
     assert res.verdict == "supported", res.controls
     by_name = {row.name: row.to_record() for row in res.controls}
-    assert by_name["random weights (seed 0)"]["passed"] is True
-    assert by_name["random weights (seed 0)"]["count"] == 0
+    random0 = by_name["random weights (seed 0)"]
+    assert random0["passed"] is True and random0["count"] == 0
+    # the decision: the one-sided 95% lower bound of model - control is above 0, stated in the row
+    assert random0["difference_lower_bound"] > 0 and random0["paired_bootstrap"] is True
+    assert random0["difference_ci_low"] <= random0["difference"] <= random0["difference_ci_high"]
+    assert random0["difference"] == pytest.approx(random0["model_estimate"] - random0["control_estimate"])
+    assert "only when this lower bound is > 0" in random0["detail"] and random0["study_point_beats"] is True
     # no reworded set for this task set: reported, not counted against the claim
     reworded = by_name["surface only: reasoning vs reasoning reworded"]
     assert reworded["passed"] is None and "no reasoning_reworded contrast" in reworded["detail"]
@@ -236,3 +245,34 @@ def test_a_new_restriction_replaces_the_old_subset(monkeypatch, tmp_path):
     provider.restrict_to(tasks, np.array([3, 4]))
     assert provider.get(tasks).pair_ids == ("p3", "p4")
     assert len(calls) == 1  # the full activations were read once and kept
+
+
+def test_the_claim_its_controls_and_its_permutation_null_analyse_one_pair_subset(monkeypatch):
+    """--correct-only: the subset the claim is evaluated on is the one every control row and
+    the permutation null measure (the provider serves it to the twins, see the test above);
+    a control served on other pairs is compared with an unpaired bootstrap and says so."""
+    import evaluation.controls as controls_module
+
+    keep = np.array([0, 2, 3, 5, 7, 8, 11, 12, 15, 16, 19, 21, 22, 23])
+    main, null = MAIN.subset(keep), NULL.subset(keep)
+    seen: list[tuple[str, ...]] = []
+    real_measure = controls_module.measure
+
+    def recording_measure(claim, acts, **kw):
+        seen.append(tuple(acts.pair_ids))
+        return real_measure(claim, acts, **kw)
+
+    monkeypatch.setattr(controls_module, "measure", recording_measure)
+    claim = _claim(random_weights=(0,), surface_only=("recall_filler",), length_matched=True,
+                   permutation=(5, 0.05))
+    provider = FakeProvider({"core": main, "random-0": null, "recall_filler": _acts(3, 0.0).subset(keep),
+                             "length_matched": main})
+    res = evaluate_claim(claim, main, seed=0, model="m", controls=make_controls(provider, TASKS, main, seed=0))
+    assert len(seen) == 3 + 5  # three control conditions, five permutation draws
+    assert set(seen) == {tuple(f"p{i}" for i in keep)}
+    assert res.figures["n_pairs"] == len(keep)
+    assert all(row.extra.get("paired_bootstrap", True) for row in res.controls)
+
+    other = make_controls(FakeProvider({"random-0": NULL.subset(keep[:-1])}), TASKS, main, seed=0)
+    row = evaluate_claim(_claim(random_weights=(0,)), main, seed=0, model="m", controls=other).controls[0]
+    assert row.extra["paired_bootstrap"] is False and "different pairs" in row.detail
