@@ -2,9 +2,11 @@
 
 Contents
 --------
-ModelProfile              : one model's per-layer profiles by kind (+ bootstrap replicates).
+ModelProfile              : one model's per-layer profiles by kind (+ bootstrap replicates, and
+                            the same on the surface-only baseline contrast).
 NotEnoughModelsError      : fewer than two models to compare (a skip, not a verdict).
 claim_profiles            : the per-layer profiles in one claim's plot profiles, by kind name.
+baseline_activations      : one model's activations on the claim's baseline contrast (or None).
 profiles_from_record      : a `ModelProfile` from one evidence.json record (H1, H2, H3, ...).
 bundles_from_records      : `ModelProfile`s from many records, merged per model.
 bootstrap_pairs           : [B, n_pairs] pair indices resampled with replacement.
@@ -12,8 +14,17 @@ profiles_from_activations : profiles and bootstrap replicates recomputed from ac
 evaluate_h4               : the `ClaimResult` of an `AgreementClaim` on two or more models.
 
 A kind is ``"<claim id> <profile>"``, e.g. ``"H1 effect:resid_norm_last"`` (signed Cohen's d
-per layer, recall minus reasoning) or ``"H2 frac_recall"`` (fraction of the layer's heads that
-are recall-specialized). Profiles are compared on normalized depth with `stats.profiles`.
+per layer, recall minus reasoning), ``"H2 net_recall"`` (recall- minus reasoning-specialized
+share of the layer's heads) or ``"H2 frac_specialized"`` (share specialized at all). Profiles
+are compared on normalized depth with `stats.profiles`.
+
+The decision, per kind and pair of models, has three checks: correlation >= threshold, the
+agreement test's p < alpha (phase-randomized surrogate null by default), and the bootstrap
+interval of (correlation - baseline correlation) above 0, where the baseline is the same
+profiles measured on a surface-only contrast (same length difference, no task difference):
+two models that merely share length sensitivity agree there as much. Every check passes:
+supported; any defined check fails: refuted; otherwise (a flat profile, an undefined p or
+interval, no baseline to compare with): inconclusive.
 """
 from __future__ import annotations
 
@@ -25,23 +36,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evaluation.agreement_claim import FRACTION_PROFILES, AgreementClaim
+from evaluation.agreement_claim import FRACTION_PROFILES, LABEL_PROFILES, AgreementClaim
 from evaluation.component_claim import Claim
 from evaluation.components import measure
 from evaluation.result import ClaimResult, ComparisonRow
 from stats.profiles import (
     agreement,
+    agreement_test,
     bootstrap_ci,
-    layer_permutation_pvalue,
     profile_agreement,
+    to_common_grid,
 )
 
 if TYPE_CHECKING:
     from fixtures.activations import Activations
+    from fixtures.session import ModelRun
 
 # evaluate_h4 interpolates over an undefined layer (e.g. a constant feature's NaN d) rather
 # than losing the whole profile; the permutation null uses the same policy.
 NAN_POLICY = "omit"
+# An interval from fewer defined replicates than this share of those drawn (the rest had a
+# flat profile) describes a different population of resamples: undefined instead.
+MIN_DEFINED_REPLICATES = 0.5
 
 
 class NotEnoughModelsError(ValueError):
@@ -64,6 +80,12 @@ class ModelProfile:
     boot_pairs : ndarray [B, n_pairs] or None
         The resampled pair indices of the replicates (equal across models = joint bootstrap).
     pair_ids : tuple of str
+    baseline : mapping kind -> ndarray [n_layers]
+        The same profiles on the surface-only baseline contrast (empty when not measured).
+    baseline_replicates : mapping kind -> ndarray [B, n_layers]
+        Their replicates on the same resampled pairs (`boot_pairs`) as `replicates`.
+    baseline_contrast : str
+        Which contrast ("recall_filler", ...), "" when none.
     """
 
     name: str
@@ -74,23 +96,29 @@ class ModelProfile:
     n_pairs: int | None = None
     boot_pairs: np.ndarray | None = None
     pair_ids: tuple[str, ...] = ()
+    baseline: Mapping[str, np.ndarray] = field(default_factory=dict)
+    baseline_replicates: Mapping[str, np.ndarray] = field(default_factory=dict)
+    baseline_contrast: str = ""
 
     def __post_init__(self) -> None:
         if self.n_layers < 2:
             raise ValueError(f"model {self.name!r}: a depth profile needs >= 2 layers, got {self.n_layers}")
-        profiles = {k: np.asarray(v, dtype=float) for k, v in self.profiles.items()}
+        for attr, what in (("profiles", "profile"), ("baseline", "baseline profile")):
+            values = {k: np.asarray(v, dtype=float) for k, v in getattr(self, attr).items()}
+            for kind, value in values.items():
+                if value.shape != (self.n_layers,):
+                    raise ValueError(f"model {self.name!r}: {what} {kind!r} has shape {value.shape}, "
+                                     f"expected ({self.n_layers},)")
+            object.__setattr__(self, attr, values)
         replicates = {k: np.asarray(v, dtype=float) for k, v in self.replicates.items()}
-        for kind, value in profiles.items():
-            if value.shape != (self.n_layers,):
-                raise ValueError(f"model {self.name!r}: profile {kind!r} has shape {value.shape}, "
-                                 f"expected ({self.n_layers},)")
-        counts = {v.shape[0] for v in replicates.values() if v.ndim == 2}
-        for kind, value in replicates.items():
+        base_reps = {k: np.asarray(v, dtype=float) for k, v in self.baseline_replicates.items()}
+        counts = {v.shape[0] for v in (*replicates.values(), *base_reps.values()) if v.ndim == 2}
+        for kind, value in (*replicates.items(), *base_reps.items()):
             if value.ndim != 2 or value.shape[1] != self.n_layers or len(counts) != 1:
                 raise ValueError(f"model {self.name!r}: replicates {kind!r} have shape {value.shape}, "
                                  f"expected (B, {self.n_layers}) with one B for every kind")
-        object.__setattr__(self, "profiles", profiles)
         object.__setattr__(self, "replicates", replicates)
+        object.__setattr__(self, "baseline_replicates", base_reps)
 
     @property
     def n_boot(self) -> int:
@@ -109,6 +137,9 @@ class ModelProfile:
         arch = self.architecture if self.architecture != "unknown" else other.architecture
         return replace(self, architecture=arch, profiles={**self.profiles, **other.profiles},
                        replicates={**self.replicates, **other.replicates},
+                       baseline={**self.baseline, **other.baseline},
+                       baseline_replicates={**self.baseline_replicates, **other.baseline_replicates},
+                       baseline_contrast=self.baseline_contrast or other.baseline_contrast,
                        n_pairs=self.n_pairs if self.n_pairs is not None else other.n_pairs,
                        boot_pairs=self.boot_pairs if self.boot_pairs is not None else other.boot_pairs,
                        pair_ids=self.pair_ids or other.pair_ids)
@@ -118,12 +149,17 @@ def claim_profiles(claim_id: str, profiles: Mapping[str, Any]) -> dict[str, np.n
     """Per-layer profiles among a claim's plot profiles, keyed by kind name.
 
     Keeps ``effect:<feature>`` when it is [L] (layer claims) and ``frac_recall`` /
-    ``frac_reasoning`` / ``frac_mixed`` [L] (head and neuron claims).
+    ``frac_reasoning`` / ``frac_mixed`` [L] (head and neuron claims), and derives from the
+    three fractions ``net_recall`` (recall minus reasoning) and ``frac_specialized`` (sum).
 
     Examples
     --------
-    >>> sorted(claim_profiles("H2", {"frac_recall": [0.1, 0.2], "effect:attn_max": [[1.0, 2.0]]}))
-    ['H2 frac_recall']
+    >>> found = claim_profiles("H2", {"frac_recall": [0.1, 0.2], "frac_reasoning": [0.3, 0.0],
+    ...                               "frac_mixed": [0.0, 0.1], "effect:attn_max": [[1.0, 2.0]]})
+    >>> sorted(found)
+    ['H2 frac_mixed', 'H2 frac_reasoning', 'H2 frac_recall', 'H2 frac_specialized', 'H2 net_recall']
+    >>> found["H2 net_recall"].round(2).tolist(), found["H2 frac_specialized"].round(2).tolist()
+    ([-0.2, 0.2], [0.4, 0.3])
     """
     out = {}
     for key, value in profiles.items():
@@ -131,6 +167,11 @@ def claim_profiles(claim_id: str, profiles: Mapping[str, Any]) -> dict[str, np.n
             arr = np.asarray(value, dtype=float)  # JSON null (NaN) -> nan
             if arr.ndim == 1:
                 out[f"{claim_id} {key}"] = arr
+    fractions = [out.get(f"{claim_id} {key}") for key in FRACTION_PROFILES]
+    if all(f is not None for f in fractions):
+        recall, reasoning, mixed = fractions
+        out[f"{claim_id} net_recall"] = recall - reasoning
+        out[f"{claim_id} frac_specialized"] = recall + reasoning + mixed
     return out
 
 
@@ -214,9 +255,35 @@ def _by_id(claims: Mapping[str, Claim] | Iterable[Claim]) -> dict[str, Claim]:
     return dict(claims) if isinstance(claims, Mapping) else {c.id: c for c in claims}
 
 
+def _measured(acts: Activations, claims: Mapping[str, Claim], idx: np.ndarray, seed: int
+              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Point profiles of `claims` on `acts` and their replicates on the pair resamples `idx`."""
+    profiles: dict[str, np.ndarray] = {}
+    for cid, claim in claims.items():
+        profiles.update(claim_profiles(cid, measure(claim, acts, seed=seed).profiles))
+    draws: dict[str, list[np.ndarray]] = {kind: [] for kind in profiles}
+    for pairs in idx:
+        for cid, claim in claims.items():
+            found = measure(claim, acts, seed=seed, pairs=pairs, consistency=False).profiles
+            for kind, value in claim_profiles(cid, found).items():
+                draws[kind].append(value)
+    return profiles, ({k: np.vstack(v) for k, v in draws.items()} if len(idx) else {})
+
+
+def baseline_activations(claim: AgreementClaim, run: ModelRun) -> Activations | None:
+    """One model's activations on `claim`'s baseline contrast, restricted to the run's pairs
+    (as its main activations are); None when the claim has no baseline or the task set has no
+    such contrast (the baseline check is then undefined)."""
+    if claim.baseline == "none":
+        return None
+    variant = run.provider.variant(run.taskset, claim.baseline)
+    return None if variant is None else run.provider.get(variant)
+
+
 def profiles_from_activations(acts: Activations, claims: Mapping[str, Claim] | Iterable[Claim], *, seed: int,
                               n_boot: int = 100, rng: int | np.random.Generator | None = None,
-                              name: str | None = None, architecture: str | None = None) -> ModelProfile:
+                              name: str | None = None, architecture: str | None = None,
+                              baseline: Activations | None = None, baseline_contrast: str = "") -> ModelProfile:
     """Per-layer profiles of `claims` on one model's activations, with bootstrap replicates.
 
     The point profiles come from the claims' full procedure (`evaluation.components.measure`,
@@ -242,6 +309,12 @@ def profiles_from_activations(acts: Activations, claims: Mapping[str, Claim] | I
     rng : int or Generator, optional, keyword-only
     name, architecture : str, optional, keyword-only
         Default ``acts.meta["model"]`` and ``acts.meta["architecture"]`` (else "unknown").
+    baseline : Activations, optional, keyword-only
+        The same model on a surface-only contrast of the same pairs (same pair ids, same
+        order): its profiles and replicates use the same resampled pairs as the main ones,
+        so a replicate's difference between the two is a paired bootstrap draw.
+    baseline_contrast : str, keyword-only
+        The contrast's name, recorded.
 
     Examples
     --------
@@ -254,24 +327,21 @@ def profiles_from_activations(acts: Activations, claims: Mapping[str, Claim] | I
         raise ValueError("`claims` is empty: nothing to profile")
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
         raise ValueError(f"`n_boot` must be an integer >= 0, got {n_boot!r}")
-    profiles: dict[str, np.ndarray] = {}
-    for cid, claim in claims.items():
-        profiles.update(claim_profiles(cid, measure(claim, acts, seed=seed).profiles))
+    if baseline is not None and tuple(baseline.pair_ids) != tuple(acts.pair_ids):
+        raise ValueError(f"the baseline contrast {baseline_contrast or ''} has pairs {len(baseline.pair_ids)} "
+                         f"that are not the main pairs ({acts.n_pairs}) in the same order: a paired bootstrap "
+                         "needs the same pairs")
+    idx = bootstrap_pairs(acts.n_pairs, n_boot=n_boot, rng=seed if rng is None else rng)
+    profiles, replicates = _measured(acts, claims, idx, seed)
     if not profiles:
         raise ValueError(f"claims {list(claims)} yield no per-layer profile")
-    idx = bootstrap_pairs(acts.n_pairs, n_boot=n_boot, rng=seed if rng is None else rng)
-    draws: dict[str, list[np.ndarray]] = {kind: [] for kind in profiles}
-    for pairs in idx:
-        for cid, claim in claims.items():
-            found = measure(claim, acts, seed=seed, pairs=pairs, consistency=False).profiles
-            for kind, value in claim_profiles(cid, found).items():
-                draws[kind].append(value)
-    replicates = {k: np.vstack(v) for k, v in draws.items()} if n_boot else {}
+    base, base_reps = _measured(baseline, claims, idx, seed) if baseline is not None else ({}, {})
     meta = getattr(acts, "meta", {}) or {}
     return ModelProfile(name or str(meta.get("model", "model")),
                         architecture or str(meta.get("architecture", "unknown")),
                         len(next(iter(profiles.values()))), profiles, replicates, acts.n_pairs,
-                        idx if n_boot else None, tuple(acts.pair_ids))
+                        idx if n_boot else None, tuple(acts.pair_ids), base, base_reps,
+                        baseline_contrast if baseline is not None else "")
 
 
 def _bootstrap_mode(bundles: Sequence[ModelProfile]) -> str:
@@ -284,20 +354,78 @@ def _bootstrap_mode(bundles: Sequence[ModelProfile]) -> str:
     return "joint" if joint else "independent"
 
 
+def baseline_agreement(p1, p2, *, grid: int, method: str) -> np.ndarray:
+    """Agreement of two baseline profiles (stacks broadcast as in `stats.profiles.agreement`),
+    where a flat but finite profile counts as 0: a contrast that specializes nothing anywhere
+    shares no depth pattern with the other model (a NaN would make the baseline, not the
+    claim, undefined). Non-finite profiles stay NaN.
+
+    Examples
+    --------
+    >>> float(baseline_agreement(np.zeros(6), np.arange(8.0), grid=5, method="spearman"))
+    0.0
+    """
+    rho = agreement(p1, p2, grid=grid, method=method, nan_policy=NAN_POLICY)
+    finite = (np.isfinite(to_common_grid(p1, grid=grid, nan_policy=NAN_POLICY)).all(axis=-1)
+              & np.isfinite(to_common_grid(p2, grid=grid, nan_policy=NAN_POLICY)).all(axis=-1))
+    return np.where(np.isnan(rho) & finite, 0.0, rho)
+
+
+def _interval(reps: np.ndarray, level: float) -> tuple[float, float, int]:
+    """Percentile interval of replicates; NaN bounds when too few are defined."""
+    ci = bootstrap_ci(reps, level=level)
+    used = int(ci.n_used)
+    if used < MIN_DEFINED_REPLICATES * reps.shape[0]:
+        return float("nan"), float("nan"), used
+    return float(ci.low), float(ci.high), used
+
+
+def _check(ok: bool, defined: bool) -> bool | None:
+    return bool(ok) if defined else None
+
+
 def _pair_row(claim: AgreementClaim, kind: str, a: ModelProfile, b: ModelProfile, rho: float,
               rng: np.random.Generator, use_boot: bool) -> dict:
-    perm = layer_permutation_pvalue(a.profiles[kind], b.profiles[kind], n_resamples=claim.n_permutations,
-                                    rng=rng, grid=claim.grid_points, method=claim.method,
-                                    null=claim.null, nan_policy=NAN_POLICY)
-    row = {"kind": kind, "model_a": a.name, "model_b": b.name, "correlation": rho, "pvalue": perm.pvalue,
-           "ci_low": None, "ci_high": None, "n_boot": 0}
-    if use_boot and kind in a.replicates and kind in b.replicates:
-        n = min(a.n_boot, b.n_boot)  # equal for a joint bootstrap
+    test = agreement_test(a.profiles[kind], b.profiles[kind], n_resamples=claim.n_permutations,
+                          rng=rng, grid=claim.grid_points, method=claim.method,
+                          null=claim.null, nan_policy=NAN_POLICY)
+    row: dict[str, Any] = {"kind": kind, "model_a": a.name, "model_b": b.name, "correlation": rho,
+                           "pvalue": test.pvalue, "null": claim.null, "ci_low": None, "ci_high": None,
+                           "n_boot": 0}
+    both_boot = use_boot and kind in a.replicates and kind in b.replicates
+    n = min(a.n_boot, b.n_boot)  # equal for a joint bootstrap
+    reps = None
+    if both_boot:
         reps = agreement(a.replicates[kind][:n], b.replicates[kind][:n], grid=claim.grid_points,
                          method=claim.method, nan_policy=NAN_POLICY)
         ci = bootstrap_ci(reps, level=claim.ci_level)
         row.update(ci_low=float(ci.low), ci_high=float(ci.high), n_boot=int(ci.n_used))
-    row["passed"] = bool(np.isfinite(rho) and rho >= claim.threshold and perm.pvalue < claim.alpha)
+    checks: dict[str, bool | None] = {
+        "threshold": _check(rho >= claim.threshold, np.isfinite(rho)),
+        "pvalue": _check(test.pvalue < claim.alpha, np.isfinite(test.pvalue)),
+    }
+    if claim.baseline != "none":
+        row.update(baseline_contrast=claim.baseline, baseline=None, excess=None,
+                   excess_ci_low=None, excess_ci_high=None, n_boot_excess=0)
+        if kind in a.baseline and kind in b.baseline:
+            base = float(baseline_agreement(a.baseline[kind], b.baseline[kind], grid=claim.grid_points,
+                                            method=claim.method))
+            row.update(baseline=base, excess=rho - base)
+        paired = (both_boot and kind in a.baseline_replicates and kind in b.baseline_replicates
+                  and _bootstrap_mode([a, b]) == "joint")
+        low = float("nan")
+        if paired:
+            base_reps = baseline_agreement(a.baseline_replicates[kind][:n], b.baseline_replicates[kind][:n],
+                                           grid=claim.grid_points, method=claim.method)
+            low, high, used = _interval(reps - base_reps, claim.ci_level)
+            row.update(excess_ci_low=low, excess_ci_high=high, n_boot_excess=used)
+        # Undefined without paired replicates of both models (e.g. a model read from an earlier
+        # run's evidence.json, which keeps no baseline): two points decide nothing here.
+        checks["baseline"] = _check(low > 0, np.isfinite(low))
+    row["checks"] = checks
+    row["passed"] = all(v is True for v in checks.values())
+    row["outcome"] = ("pass" if row["passed"] else
+                      "fail" if any(v is False for v in checks.values()) else "undefined")
     return row
 
 
@@ -307,29 +435,61 @@ def _fmt(x: float | None, spec: str = ".2f") -> str:
 
 def _worst(rows: list[dict], key: str, sign: int) -> dict:
     """The row with the smallest (sign=1) or largest (sign=-1) `key`; undefined comes first."""
-    return min(rows, key=lambda r: -np.inf if not np.isfinite(r[key]) else sign * r[key])
+    return min(rows, key=lambda r: -np.inf if r[key] is None or not np.isfinite(r[key]) else sign * r[key])
 
 
-def _message(claim: AgreementClaim, rows: list[dict]) -> str:
+def _where(r: dict) -> str:
+    flat = "" if np.isfinite(r["correlation"]) else ": a flat profile has no ranks"
+    return f"{r['model_a']} vs {r['model_b']}, {r['kind']}{flat}"
+
+
+def _undefined_reasons(rows: list[dict]) -> list[str]:
+    reasons = []
+    for r in rows:
+        missing = [name for name, v in r["checks"].items() if v is None]
+        if missing:
+            what = {"threshold": "correlation", "pvalue": "p", "baseline": "interval over the baseline"}
+            reasons.append(f"{_where(r)}: {', '.join(what[m] for m in missing)} undefined")
+    return reasons
+
+
+def _message(claim: AgreementClaim, rows: list[dict], verdict: str) -> str:
     worst, top_p = _worst(rows, "correlation", 1), _worst(rows, "pvalue", -1)
-
-    def where(r: dict) -> str:
-        flat = "" if np.isfinite(r["correlation"]) else ": a flat profile has no ranks"
-        return f"{r['model_a']} vs {r['model_b']}, {r['kind']}{flat}"
-
     name = claim.method.capitalize()
-    return (f"{claim.id}: min pairwise {name} {_fmt(worst['correlation'])} ({where(worst)}), "
-            f"required >= {claim.threshold:g}; max layer-permutation p {_fmt(top_p['pvalue'], '.3g')} "
-            f"({where(top_p)}), required < {claim.alpha:g}")
+    text = (f"{claim.id}: min pairwise {name} {_fmt(worst['correlation'])} ({_where(worst)}), "
+            f"required >= {claim.threshold:g}; max {claim.null} p {_fmt(top_p['pvalue'], '.3g')} "
+            f"({_where(top_p)}), required < {claim.alpha:g}")
+    if claim.baseline != "none":
+        low = _worst(rows, "excess_ci_low", 1)
+        text += (f"; least excess over the {claim.baseline} baseline {_fmt(low['excess'])} "
+                 f"[{_fmt(low['excess_ci_low'])}, {_fmt(low['excess_ci_high'])}] ({_where(low)}), "
+                 f"required interval above 0")
+    if verdict == "inconclusive":
+        reasons = _undefined_reasons(rows)
+        more = f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""
+        text += f". Inconclusive: {'; '.join(reasons[:3])}{more}"
+    return text
+
+
+def _measured_text(claim: AgreementClaim, r: dict) -> str:
+    text = f"{claim.method} {_fmt(r['correlation'])}"
+    if r["ci_low"] is not None:
+        text += f" [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+    text += f", p = {_fmt(r['pvalue'], '.3g')}"
+    if "baseline" in r:
+        text += (f"; baseline {_fmt(r['baseline'])}, excess {_fmt(r['excess'])} "
+                 f"[{_fmt(r['excess_ci_low'])}, {_fmt(r['excess_ci_high'])}]")
+    return text
 
 
 def evaluate_h4(claim: AgreementClaim, bundles: Sequence[ModelProfile], *, seed: int) -> ClaimResult:
     """Agreement of every pair of models on every profile kind of `claim`, and the verdict.
 
-    Supported when, for every kind and every pair of models, the correlation on the common
-    depth grid is >= ``claim.threshold`` and its layer-permutation p < ``claim.alpha``;
-    refuted otherwise (an undefined correlation, e.g. a flat profile, fails). Bootstrap
-    intervals (when every model has replicates) are reported, not decisive.
+    Per kind and pair: correlation on the common depth grid >= ``claim.threshold``, agreement
+    test p < ``claim.alpha`` under ``claim.null``, and (unless ``claim.baseline`` is "none")
+    the bootstrap interval of correlation minus the baseline contrast's correlation above 0.
+    Supported when every check of every row passes; refuted when a defined check fails;
+    inconclusive otherwise (a flat profile, an undefined p, no paired baseline replicates).
 
     Raises
     ------
@@ -365,6 +525,9 @@ def evaluate_h4(claim: AgreementClaim, bundles: Sequence[ModelProfile], *, seed:
         profiles["depth"] = res.grid
         for b, gridded in zip(bundles, res.gridded):
             profiles[f"profile:{b.name}:{kind}"] = gridded
+            if kind in b.baseline:
+                profiles[f"baseline:{b.name}:{kind}"] = to_common_grid(b.baseline[kind], grid=res.grid,
+                                                                       nan_policy=NAN_POLICY)
         profiles[f"agreement:{kind}"] = res.matrix
         agreement_lists[kind] = res.matrix.tolist()
         for i in range(len(bundles)):
@@ -372,30 +535,37 @@ def evaluate_h4(claim: AgreementClaim, bundles: Sequence[ModelProfile], *, seed:
                 rng = np.random.default_rng([seed, k, i, j])  # one stream per (kind, pair)
                 rows.append(_pair_row(claim, kind, bundles[i], bundles[j], float(res.matrix[i, j]),
                                       rng, mode != "none"))
-    holds = all(r["passed"] for r in rows)
+    outcomes = {r["outcome"] for r in rows}
+    verdict = ("refuted" if "fail" in outcomes else "inconclusive" if "undefined" in outcomes
+               else "supported")
     finite = [r["correlation"] for r in rows if np.isfinite(r["correlation"])]
+    excess_lows = [r.get("excess_ci_low") for r in rows]
     figures: dict[str, Any] = {
         "models": names, "kinds": kinds,
         "architecture_by_model": {b.name: b.architecture for b in bundles},
         "layers_by_model": {b.name: b.n_layers for b in bundles},
         "pairs_by_model": {b.name: b.n_pairs for b in bundles},
         "bootstrap_by_model": {b.name: b.n_boot for b in bundles},
+        "baseline_by_model": {b.name: b.baseline_contrast or None for b in bundles},
         "bootstrap": mode, "agreement": agreement_lists, "pairs": rows,
+        "null": claim.null, "baseline": claim.baseline,
         "min_correlation": min(finite) if len(finite) == len(rows) else float("nan"),
-        "max_pvalue": max(r["pvalue"] for r in rows) if len(finite) == len(rows) else float("nan"),
+        "max_pvalue": (max(r["pvalue"] for r in rows) if all(np.isfinite(r["pvalue"]) for r in rows)
+                       else float("nan")),
+        "min_excess_ci_low": (min(excess_lows) if claim.baseline != "none" and all(
+            x is not None and np.isfinite(x) for x in excess_lows) else float("nan")),
         "n_agreeing": sum(r["passed"] for r in rows), "n_comparisons": len(rows),
+        "n_undefined": sum(r["outcome"] == "undefined" for r in rows),
         "grid_points": claim.grid_points, "model": ",".join(names),
     }
     comparison = [ComparisonRow(f"{r['kind']}: {r['model_a']} vs {r['model_b']}",
                                 claim.reported.get(f"{r['kind']}: {r['model_a']} vs {r['model_b']}"),
-                                f"{claim.method} {_fmt(r['correlation'])}"
-                                + (f" [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r["ci_low"] is not None else "")
-                                + f", p = {_fmt(r['pvalue'], '.3g')}") for r in rows]
+                                _measured_text(claim, r)) for r in rows]
     return ClaimResult(
         claim_id=claim.id, title=claim.title, statement=claim.statement, level="model",
-        model=",".join(names), verdict="supported" if holds else "refuted", message=_message(claim, rows),
+        model=",".join(names), verdict=verdict, message=_message(claim, rows, verdict),
         thresholds=claim.thresholds(), figures=figures, comparison=comparison, profiles=profiles,
         meta={"seed": seed, "claim_file": str(claim.path), "component_level": "model",
               "profile_label": "profile (per kind, see legend)", "nan_policy": NAN_POLICY,
-              "bootstrap": mode},
+              "bootstrap": mode, "null": claim.null, "baseline": claim.baseline},
         kind="model_agreement")

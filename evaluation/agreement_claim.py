@@ -3,6 +3,7 @@
 Contents
 --------
 REQUIRED_KEYS, OPTIONAL_KEYS : the keys of an agreement claim file.
+LABEL_PROFILES, BASELINES    : profiles derived from a claim's labels; baseline contrasts.
 PROFILES_BY_LEVEL            : per-layer profiles a per-model claim yields, by component level.
 ProfileKind                  : one compared profile, e.g. ``H2 frac_recall``.
 AgreementClaim               : the frozen record (thresholds, sources, kinds).
@@ -29,14 +30,25 @@ from evaluation.schema import (
     field_number,
     read_yaml,
 )
-from stats.profiles import METHOD_ALIASES, NULLS
+from stats.profiles import DEFAULT_NULL, METHOD_ALIASES, NULLS
 from tasks.errors import shown
 
 REQUIRED_KEYS = ("id", "title", "statement", "sources", "profiles", "grid_points", "threshold",
                  "alpha", "n_permutations", "n_bootstrap", "reported")
-OPTIONAL_KEYS = ("method", "permutation_null", "ci_level", "notes")
+OPTIONAL_KEYS = ("method", "permutation_null", "baseline", "ci_level", "notes")
 KIND_KEYS = ("claim", "profile")
 FRACTION_PROFILES = ("frac_recall", "frac_reasoning", "frac_mixed")
+# Per layer, from one claim's labels: the lean (recall minus reasoning fraction) and the
+# amount (fraction specialized at all: recall + reasoning + mixed). frac_recall and
+# frac_reasoning both rise where many components specialize, so listing both counts the
+# amount twice; these two separate direction from amount.
+DERIVED_PROFILES = ("net_recall", "frac_specialized")
+LABEL_PROFILES = DERIVED_PROFILES + FRACTION_PROFILES
+# A claim's label profiles are functions of the same labels: at most this many per claim.
+MAX_LABEL_PROFILES = 2
+# Surface-only contrasts of the run's task set (`fixtures.provider.ActivationProvider.variant`):
+# no task difference, the same length difference. "none" drops the baseline.
+BASELINES = ("recall_filler", "reasoning_reworded", "none")
 # The smallest attainable permutation p is 1/(n+1); 1000 draws also keep its Monte Carlo
 # error near alpha small (sd ~ sqrt(0.05 * 0.95 / 1000) ~ 0.007 at p = 0.05).
 MIN_PERMUTATIONS = 1000
@@ -46,11 +58,11 @@ def profiles_for(claim: Claim) -> tuple[str, ...]:
     """Per-layer profiles `evaluation.components.measure` yields for `claim` ([L] arrays)."""
     if claim.component_level == "layer":
         return tuple(f"effect:{feature}" for feature in claim.features)
-    return FRACTION_PROFILES
+    return LABEL_PROFILES
 
 
 PROFILES_BY_LEVEL = {"layer": "effect:<feature> (signed effect size per layer)",
-                     "head": ", ".join(FRACTION_PROFILES), "neuron": ", ".join(FRACTION_PROFILES)}
+                     "head": ", ".join(LABEL_PROFILES), "neuron": ", ".join(LABEL_PROFILES)}
 
 
 @dataclass(frozen=True)
@@ -83,13 +95,17 @@ class AgreementClaim:
     threshold : float
         Every pairwise correlation must be >= threshold.
     alpha : float
-        Every pairwise layer-permutation p-value must be < alpha.
+        Every pairwise agreement-test p-value must be < alpha.
     n_permutations, n_bootstrap : int
-        Permutation draws per pair and kind; bootstrap resamples of prompt pairs per model.
+        Null draws per pair and kind; bootstrap resamples of prompt pairs per model.
     null : str
-        Layer-permutation null ("shuffle" or "cyclic_shift").
+        Null of the agreement test (`stats.profiles.NULLS`; default "phase_randomized").
     ci_level : float
-        Level of the bootstrap interval of each correlation.
+        Level of the bootstrap intervals (each correlation; its excess over the baseline).
+    baseline : str
+        Surface-only contrast (`BASELINES`) whose profiles' agreement the claim's must exceed:
+        the interval of (agreement - baseline agreement), bootstrapped over pairs, must lie
+        above 0. "none": no baseline.
     """
 
     id: str
@@ -107,16 +123,21 @@ class AgreementClaim:
     ci_level: float
     reported: dict
     path: Path
+    baseline: str = "recall_filler"
     notes: str = ""
 
     def describe(self) -> str:
         """The decision rule in one line."""
-        return (f"every pairwise {self.method} >= {self.threshold:g} and layer-permutation "
-                f"p < {self.alpha:g}, for each of {len(self.kinds)} profiles")
+        rule = (f"every pairwise {self.method} >= {self.threshold:g} and {self.null} null "
+                f"p < {self.alpha:g}")
+        if self.baseline != "none":
+            rule += (f" and its {self.ci_level:.0%} bootstrap interval above the {self.baseline} "
+                     f"surface contrast's agreement")
+        return f"{rule}, for each of {len(self.kinds)} profiles"
 
     def thresholds(self) -> dict:
         return {"method": self.method, "threshold": self.threshold, "alpha": self.alpha,
-                "n_permutations": self.n_permutations, "null": self.null,
+                "n_permutations": self.n_permutations, "null": self.null, "baseline": self.baseline,
                 "grid_points": self.grid_points, "n_bootstrap": self.n_bootstrap,
                 "ci_level": self.ci_level, "profiles": [k.name for k in self.kinds],
                 "expectation": self.describe()}
@@ -178,6 +199,12 @@ def _parse_kinds(raw: Any, sources: dict[str, Claim], source_keys: list[str],
             problems.append(f"`{where}` repeats {shown(kind.name)}")
             continue
         kinds.append(kind)
+    for cid in dict.fromkeys(k.claim for k in kinds):
+        label = [k.profile for k in kinds if k.claim == cid and k.profile in LABEL_PROFILES]
+        if len(label) > MAX_LABEL_PROFILES:
+            problems.append(f"`profiles` lists {len(label)} label profiles of {cid} ({', '.join(label)}); "
+                            f"they all come from the same labels, at most {MAX_LABEL_PROFILES} count as "
+                            f"separate evidence (e.g. net_recall and frac_specialized)")
     return tuple(kinds)
 
 
@@ -225,10 +252,14 @@ def load_agreement_claim(path: str | Path) -> AgreementClaim:
     else:
         out["method"] = METHOD_ALIASES[method.strip().lower()]
     # Not `null`: YAML reads that key as None.
-    null = data.get("permutation_null", "shuffle")
+    null = data.get("permutation_null", DEFAULT_NULL)
     if null not in NULLS:
         problems.append(f"`permutation_null` is {shown(null)}; allowed: {', '.join(NULLS)}")
     out["null"] = null
+    baseline = data.get("baseline", "recall_filler")
+    if baseline not in BASELINES:
+        problems.append(f"`baseline` is {shown(baseline)}; allowed: {', '.join(BASELINES)}")
+    out["baseline"] = baseline
     alpha, n_perm = out["alpha"], out["n_permutations"]
     if alpha is not None and n_perm is not None and 1 / (n_perm + 1) >= alpha:
         problems.append(f"`n_permutations` {n_perm} cannot give p < alpha {alpha:g}; need more than {1 / alpha - 1:g}")

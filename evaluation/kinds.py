@@ -125,6 +125,7 @@ def evaluate_agreement(claim: AgreementClaim, session: RunSession) -> ClaimResul
     """
     from evaluation.agreement import (
         NotEnoughModelsError,
+        baseline_activations,
         bundles_from_evidence,
         evaluate_h4,
         profiles_from_activations,
@@ -147,7 +148,9 @@ def evaluate_agreement(claim: AgreementClaim, session: RunSession) -> ClaimResul
                     f"{name} answers correctly on both sides; its source claims need at least {needed}")
             bundles.append(profiles_from_activations(acts, claim.sources, seed=options.seed,
                                                      n_boot=claim.n_bootstrap, name=name,
-                                                     architecture=run.architecture))
+                                                     architecture=run.architecture,
+                                                     baseline=baseline_activations(claim, run),
+                                                     baseline_contrast=claim.baseline))
         finally:
             run.release()
     if options.compare_with:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.stats as ss
 
 from fixtures.activations import Activations
 from evaluation.component_claim import ClaimFileError, load_claim
@@ -15,7 +16,9 @@ from evaluation.agreement import (
     ModelProfile,
     NotEnoughModelsError,
     bootstrap_pairs,
+    baseline_agreement,
     bundles_from_records,
+    claim_profiles,
     evaluate_h4,
     profiles_from_activations,
     profiles_from_record,
@@ -27,20 +30,26 @@ from stats.profiles import agreement, normalized_depth
 
 ROOT = Path(__file__).resolve().parents[1]
 H4_FILE = ROOT / "hypotheses" / "h4_cross_architecture" / "model_agreement.yaml"
-KINDS = ("H1 effect:resid_norm_last", "H2 frac_recall", "H2 frac_reasoning", "H3 frac_recall", "H3 frac_reasoning")
+KINDS = ("H1 effect:resid_norm_last", "H2 net_recall", "H2 frac_specialized", "H3 net_recall", "H3 frac_specialized")
 # One underlying profile over normalized depth per kind (none of them flat or symmetric).
 SHAPES = {
     "H1 effect:resid_norm_last": lambda d: 1.5 * np.sin(3 * d) - 0.5,
-    "H2 frac_recall": lambda d: 0.4 * np.exp(-((d - 0.3) / 0.15) ** 2),
-    "H2 frac_reasoning": lambda d: 0.3 * d ** 2,
-    "H3 frac_recall": lambda d: 0.3 * (1 - d) + 0.05 * np.cos(6 * d),
-    "H3 frac_reasoning": lambda d: 0.1 + 0.2 * np.abs(d - 0.6),
+    "H2 net_recall": lambda d: 0.4 * np.exp(-((d - 0.3) / 0.15) ** 2) - 0.1,
+    "H2 frac_specialized": lambda d: 0.3 * d ** 2,
+    "H3 net_recall": lambda d: 0.3 * (1 - d) + 0.05 * np.cos(6 * d),
+    "H3 frac_specialized": lambda d: 0.1 + 0.2 * np.abs(d - 0.6),
 }
 
 
 @pytest.fixture(scope="module")
 def claim():
     return load_agreement_claim(H4_FILE)
+
+
+@pytest.fixture(scope="module")
+def no_baseline(claim):
+    """The claim without its baseline check: the threshold and p checks alone."""
+    return replace(claim, baseline="none")
 
 
 def bundle(name: str, n_layers: int, *, flip: bool = False) -> ModelProfile:
@@ -55,22 +64,43 @@ def test_shipped_claim_file(claim):
     assert sorted(claim.sources) == ["H1", "H2", "H3"]
     assert claim.sources["H2"].level == "head" and claim.n_permutations >= 1000
     assert 1 / (claim.n_permutations + 1) < claim.alpha
+    assert claim.null == "phase_randomized" and claim.baseline == "recall_filler" and claim.n_bootstrap > 0
     assert not (H4_FILE.parent / "claim.yaml").exists()  # would be collected as a per-model claim
 
 
-def test_same_profile_at_different_depths_is_supported(claim):
-    result = evaluate_h4(claim, [bundle("qwen-like", 24), bundle("llama-like", 30)], seed=0)
+def test_derived_profiles_are_computed_from_the_fractions():
+    found = claim_profiles("H3", {"frac_recall": [0.2, 0.0, 0.5], "frac_reasoning": [0.1, 0.3, 0.0],
+                                  "frac_mixed": [0.0, 0.1, 0.25]})
+    np.testing.assert_allclose(found["H3 net_recall"], [0.1, -0.3, 0.5])
+    np.testing.assert_allclose(found["H3 frac_specialized"], [0.3, 0.4, 0.75])
+    assert "H1 net_recall" not in claim_profiles("H1", {"effect:resid_norm_last": [1.0, 2.0]})
+
+
+def test_same_profile_at_different_depths_is_supported(no_baseline):
+    result = evaluate_h4(no_baseline, [bundle("qwen-like", 24), bundle("llama-like", 30)], seed=0)
     assert result.verdict == "supported", result.message
     assert result.message.startswith("H4: min pairwise Spearman ")
     assert "required >= 0.5" in result.message and "required < 0.05" in result.message
+    assert "phase_randomized p" in result.message and "baseline" not in result.message
     rows = result.figures["pairs"]
-    assert len(rows) == len(KINDS) and all(r["passed"] for r in rows)
-    assert result.figures["min_correlation"] >= claim.threshold
-    assert result.figures["max_pvalue"] == pytest.approx(1 / (claim.n_permutations + 1))
+    assert len(rows) == len(KINDS) and all(r["passed"] and r["outcome"] == "pass" for r in rows)
+    assert result.figures["min_correlation"] >= no_baseline.threshold
+    assert result.figures["max_pvalue"] < no_baseline.alpha
     assert result.figures["bootstrap"] == "none" and all(r["ci_low"] is None for r in rows)
 
 
+def test_without_paired_baseline_replicates_the_verdict_is_inconclusive(claim):
+    # The shipped claim needs the baseline interval: profiles alone (e.g. read from an earlier
+    # run's evidence.json) cannot decide it, and that is not a refutation.
+    result = evaluate_h4(claim, [bundle("a", 24), bundle("b", 30)], seed=0)
+    assert result.verdict == "inconclusive"
+    assert "Inconclusive: a vs b, H1 effect:resid_norm_last: interval over the baseline undefined" in result.message
+    assert result.figures["n_undefined"] == len(KINDS) and np.isnan(result.figures["min_excess_ci_low"])
+    assert all(r["checks"] == {"threshold": True, "pvalue": True, "baseline": None} for r in result.figures["pairs"])
+
+
 def test_opposite_profiles_are_refuted_and_the_message_names_the_pair(claim):
+    # A defined failing check refutes even where the baseline is undefined.
     result = evaluate_h4(claim, [bundle("a", 24), bundle("b", 30, flip=True)], seed=0)
     assert result.verdict == "refuted"
     worst = min(result.figures["pairs"], key=lambda r: r["correlation"])
@@ -78,57 +108,90 @@ def test_opposite_profiles_are_refuted_and_the_message_names_the_pair(claim):
     assert f"Spearman {worst['correlation']:.2f} (a vs b, {worst['kind']})" in result.message
 
 
-def test_one_disagreeing_kind_refutes_and_every_pair_is_tested(claim):
+def test_one_disagreeing_kind_refutes_and_every_pair_is_tested(no_baseline):
     third = bundle("c", 28)
     profiles = dict(third.profiles)
-    profiles["H2 frac_reasoning"] = profiles["H2 frac_reasoning"][::-1].copy()
-    result = evaluate_h4(claim, [bundle("a", 24), bundle("b", 30), replace(third, profiles=profiles)], seed=0)
-    assert result.verdict == "refuted" and "H2 frac_reasoning" in result.message and "c" in result.message
+    profiles["H2 frac_specialized"] = profiles["H2 frac_specialized"][::-1].copy()
+    result = evaluate_h4(no_baseline, [bundle("a", 24), bundle("b", 30), replace(third, profiles=profiles)], seed=0)
+    assert result.verdict == "refuted" and "H2 frac_specialized" in result.message and "c" in result.message
     assert result.figures["n_comparisons"] == 3 * len(KINDS)
     failing = {(r["model_a"], r["model_b"], r["kind"]) for r in result.figures["pairs"] if not r["passed"]}
-    assert failing == {("a", "c", "H2 frac_reasoning"), ("b", "c", "H2 frac_reasoning")}
-    matrix = np.array(result.figures["agreement"]["H2 frac_reasoning"])
+    assert failing == {("a", "c", "H2 frac_specialized"), ("b", "c", "H2 frac_specialized")}
+    matrix = np.array(result.figures["agreement"]["H2 frac_specialized"])
     assert matrix.shape == (3, 3) and matrix[0, 1] > 0.99 and matrix[0, 2] < 0
 
 
-def test_a_flat_profile_is_refuted_as_undefined(claim):
+def test_a_flat_profile_is_inconclusive_not_refuted(no_baseline):
     flat = bundle("b", 30)
-    profiles = {**flat.profiles, "H2 frac_recall": np.zeros(30)}  # no recall head anywhere
-    result = evaluate_h4(claim, [bundle("a", 24), replace(flat, profiles=profiles)], seed=0)
-    assert result.verdict == "refuted"
-    assert "Spearman undefined (a vs b, H2 frac_recall: a flat profile has no ranks)" in result.message
+    profiles = {**flat.profiles, "H2 frac_specialized": np.zeros(30)}  # no specialized head anywhere
+    result = evaluate_h4(no_baseline, [bundle("a", 24), replace(flat, profiles=profiles)], seed=0)
+    assert result.verdict == "inconclusive"
+    assert "a vs b, H2 frac_specialized: a flat profile has no ranks: correlation, p undefined" in result.message
+    row = next(r for r in result.figures["pairs"] if r["kind"] == "H2 frac_specialized")
+    assert row["outcome"] == "undefined" and np.isnan(row["correlation"]) and np.isnan(row["pvalue"])
+    assert np.isnan(result.figures["min_correlation"]) and np.isnan(result.figures["max_pvalue"])
 
 
-def test_a_weak_but_significant_agreement_is_refuted_by_the_threshold(claim):
-    # Correlated below 0.5 yet far from a shuffled order: the threshold, not p, decides.
+def test_a_weak_but_significant_agreement_is_refuted_by_the_threshold(no_baseline):
+    # Correlated below 0.5 yet beyond unrelated profiles of the same smoothness (a shape with
+    # several turns, unlike a trend, is hard to match by chance): the threshold decides.
     d24, d30 = normalized_depth(24), normalized_depth(30)
     rng = np.random.default_rng(4)
     a, b = bundle("a", 24), bundle("b", 30)
-    pa = {**a.profiles, "H2 frac_reasoning": d24 + 0.35 * rng.normal(size=24)}
-    pb = {**b.profiles, "H2 frac_reasoning": d30 + 0.35 * rng.normal(size=30)}
-    result = evaluate_h4(claim, [replace(a, profiles=pa), replace(b, profiles=pb)], seed=0)
-    row = next(r for r in result.figures["pairs"] if r["kind"] == "H2 frac_reasoning")
-    assert row["correlation"] < claim.threshold and row["pvalue"] < claim.alpha
+    pa = {**a.profiles, "H2 frac_specialized": np.sin(6 * np.pi * d24) + 0.9 * rng.normal(size=24)}
+    pb = {**b.profiles, "H2 frac_specialized": np.sin(6 * np.pi * d30) + 0.9 * rng.normal(size=30)}
+    result = evaluate_h4(no_baseline, [replace(a, profiles=pa), replace(b, profiles=pb)], seed=0)
+    row = next(r for r in result.figures["pairs"] if r["kind"] == "H2 frac_specialized")
+    assert row["correlation"] < no_baseline.threshold and row["pvalue"] < no_baseline.alpha, row
+    assert row["checks"] == {"threshold": False, "pvalue": True}
     assert result.verdict == "refuted"
 
 
-def noisy_bundles(seed: int, *, n_pairs: int = 40, n_boot: int = 200, noise: float = 1.0):
-    """Pair-level data whose per-layer mean is the profile; replicates resample pairs jointly."""
+def test_unrelated_smooth_profiles_pass_the_shuffle_null_but_not_the_default(no_baseline):
+    # Two independent random walks that happen to correlate: the study's layer shuffle calls
+    # the agreement significant, the smoothness-preserving null does not.
+    rng = np.random.default_rng(0)
+    one = (ProfileKind("H1", "effect:resid_norm_last"),)
+    kind = one[0].name
+    for _ in range(200):
+        wa, wb = np.cumsum(rng.normal(size=24)), np.cumsum(rng.normal(size=30))
+        if float(agreement(wa, wb)) > 0.6:
+            break
+    bundles = [ModelProfile("a", "x", 24, {kind: wa}), ModelProfile("b", "x", 30, {kind: wb})]
+    shuffled = evaluate_h4(replace(no_baseline, kinds=one, null="shuffle"), bundles, seed=0)
+    default = evaluate_h4(replace(no_baseline, kinds=one), bundles, seed=0)
+    assert shuffled.figures["pairs"][0]["pvalue"] < 0.01
+    assert default.figures["pairs"][0]["pvalue"] > shuffled.figures["pairs"][0]["pvalue"] * 5
+
+
+TRUTH = {"a": lambda d: np.sin(3 * d), "b": lambda d: np.sin(3 * d) + 0.8 * np.cos(9 * d)}
+
+
+def noisy_bundles(seed: int, *, n_pairs: int = 40, n_boot: int = 200, noise: float = 1.0, baseline=None):
+    """Pair-level data whose per-layer mean is the profile; replicates resample pairs jointly.
+
+    `baseline`: None (no baseline contrast), or a mapping model -> true baseline profile over
+    depth, measured on the same pairs (its own pair-level noise) and resampled with them."""
     kind = "H1 effect:resid_norm_last"
-    truth = {"a": lambda d: np.sin(3 * d), "b": lambda d: np.sin(3 * d) + 0.8 * np.cos(9 * d)}
     rng = np.random.default_rng(seed)
     idx = bootstrap_pairs(n_pairs, n_boot=n_boot, rng=seed + 1)
     out = []
     for name, n_layers in (("a", 24), ("b", 30)):
-        x = truth[name](normalized_depth(n_layers))[None] + noise * rng.normal(size=(n_pairs, n_layers))
+        d = normalized_depth(n_layers)
+        x = TRUTH[name](d)[None] + noise * rng.normal(size=(n_pairs, n_layers))
+        base, base_reps = {}, {}
+        if baseline is not None:
+            y = baseline[name](d)[None] + noise * rng.normal(size=(n_pairs, n_layers))
+            base, base_reps = {kind: y.mean(0)}, {kind: y[idx].mean(1)}
         out.append(ModelProfile(name, "synthetic", n_layers, {kind: x.mean(0)}, {kind: x[idx].mean(1)},
-                                n_pairs, idx, tuple(map(str, range(n_pairs)))))
-    true_rho = float(agreement(truth["a"](normalized_depth(24)), truth["b"](normalized_depth(30))))
+                                n_pairs, idx, tuple(map(str, range(n_pairs))), base, base_reps,
+                                "recall_filler" if baseline is not None else ""))
+    true_rho = float(agreement(TRUTH["a"](normalized_depth(24)), TRUTH["b"](normalized_depth(30))))
     return out, true_rho
 
 
-def test_noisy_profiles_bootstrap_interval_covers(claim):
-    one = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
+def test_noisy_profiles_bootstrap_interval_covers(no_baseline):
+    one = replace(no_baseline, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
     bundles, true_rho = noisy_bundles(0)
     row = evaluate_h4(one, bundles, seed=0).figures["pairs"][0]
     assert row["ci_low"] < row["correlation"] < row["ci_high"] and row["n_boot"] == 200
@@ -141,6 +204,54 @@ def test_noisy_profiles_bootstrap_interval_covers(claim):
         covered.append(row["ci_low"] <= true_rho <= row["ci_high"])
     # Nominal 95%; 40 draws: binomial sd 0.034, so >= 0.85 allows three sd.
     assert np.mean(covered) >= 0.85
+
+
+def test_baseline_excess_matches_a_hand_computed_paired_bootstrap(claim):
+    one = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
+    flat_base = {"a": lambda d: 0.3 * d, "b": lambda d: np.cos(4 * d)}
+    bundles, _ = noisy_bundles(1, baseline=flat_base)
+    a, b = bundles
+    kind = "H1 effect:resid_norm_last"
+    row = evaluate_h4(one, bundles, seed=0).figures["pairs"][0]
+    grid = lambda p: np.interp(np.linspace(0, 1, 21), normalized_depth(p.size), p)  # noqa: E731
+    rho = lambda p, q: ss.spearmanr(grid(p), grid(q)).statistic  # noqa: E731
+    assert row["baseline"] == pytest.approx(rho(a.baseline[kind], b.baseline[kind]), abs=1e-12)
+    assert row["excess"] == pytest.approx(rho(a.profiles[kind], b.profiles[kind]) - row["baseline"], abs=1e-12)
+    diffs = [rho(a.replicates[kind][i], b.replicates[kind][i])
+             - rho(a.baseline_replicates[kind][i], b.baseline_replicates[kind][i]) for i in range(200)]
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    assert (row["excess_ci_low"], row["excess_ci_high"]) == pytest.approx((low, high), abs=1e-12)
+    assert row["n_boot_excess"] == 200
+
+
+def test_flat_baseline_profiles_share_no_pattern():
+    assert float(baseline_agreement(np.zeros(24), np.arange(30.0), grid=21, method="spearman")) == 0.0
+    assert np.isnan(baseline_agreement(np.full(24, np.nan), np.arange(30.0), grid=21, method="spearman"))
+    stack = np.vstack([np.zeros(24), np.arange(24.0)])
+    np.testing.assert_allclose(baseline_agreement(stack, np.arange(30.0), grid=21, method="spearman"), [0.0, 1.0])
+
+
+BASELINE_SIMS = 60
+
+
+def test_baseline_rule_false_positives_and_power(claim):
+    """Simulation of the baseline rule alone. Null: the surface contrast carries exactly the
+    task profiles (agreement from shared length sensitivity alone), so the true excess is 0:
+    the interval (95%, lower bound > 0 is a one-sided 2.5% rule) may clear 0 in at most
+    alpha of the draws (60 draws: <= 0.05 + 3 sd = 0.134). Alternative: baseline profiles
+    unrelated between the models (rho 0.03 between the two true profiles) while the task
+    profiles agree (true rho 0.66): measured power 1.0; required >= 0.8."""
+    one = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
+    unrelated = {"a": lambda d: np.cos(2 * np.pi * d), "b": lambda d: np.cos(3 * np.pi * d)}
+    assert abs(float(agreement(unrelated["a"](normalized_depth(24)), unrelated["b"](normalized_depth(30))))) < 0.05
+    cleared = {"null": [], "alternative": []}
+    for seed in range(BASELINE_SIMS):
+        for case, base in (("null", TRUTH), ("alternative", unrelated)):
+            bundles, _ = noisy_bundles(seed, n_boot=100, noise=0.6, baseline=base)
+            row = evaluate_h4(one, bundles, seed=seed).figures["pairs"][0]
+            cleared[case].append(row["checks"]["baseline"] is True)
+    assert np.mean(cleared["null"]) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / BASELINE_SIMS), cleared
+    assert np.mean(cleared["alternative"]) >= 0.8, cleared
 
 
 def test_seeded_determinism(claim):
@@ -156,19 +267,26 @@ def test_input_errors(claim):
     with pytest.raises(ValueError, match="unique"):
         evaluate_h4(claim, [bundle("a", 24), bundle("a", 30)], seed=0)
     partial = bundle("b", 30)
-    partial = replace(partial, profiles={k: v for k, v in partial.profiles.items() if k != "H2 frac_recall"})
-    with pytest.raises(ValueError, match="missing profiles \\(b: H2 frac_recall\\)"):
+    partial = replace(partial, profiles={k: v for k, v in partial.profiles.items() if k != "H2 net_recall"})
+    with pytest.raises(ValueError, match="missing profiles \\(b: H2 net_recall\\)"):
         evaluate_h4(claim, [bundle("a", 24), partial], seed=0)
     with pytest.raises(ValueError, match="profile 'H2 frac_recall' has shape \\(3,\\), expected \\(4,\\)"):
         ModelProfile("m", "x", 4, {"H2 frac_recall": [0.0, 1.0, 2.0]})
+    with pytest.raises(ValueError, match="baseline profile 'k' has shape \\(2,\\)"):
+        ModelProfile("m", "x", 3, {"k": [0.0, 1.0, 2.0]}, baseline={"k": [0.0, 1.0]})
+    with pytest.raises(ValueError, match="not the main pairs"):
+        profiles_from_activations(synthetic_acts(4), claim.sources, seed=0, n_boot=0,
+                                  baseline=synthetic_acts(4, n_pairs=20))
     with pytest.raises(ValueError, match="replicates"):
         ModelProfile("m", "x", 3, {"k": [0.0, 1.0, 2.0]}, {"k": np.zeros((5, 4))})
 
 
-def synthetic_acts(n_layers: int, *, n_pairs: int = 24, seed: int = 0, heads: int = 3, neurons: int = 20):
-    """Activations whose recall-minus-reasoning shift grows with depth in every array."""
+def synthetic_acts(n_layers: int, *, n_pairs: int = 24, seed: int = 0, heads: int = 3, neurons: int = 20,
+                   shift: np.ndarray | None = None):
+    """Activations whose side-a-minus-side-b shift per layer is `shift` in every array
+    (default: growing linearly with depth from 0 to 2)."""
     rng = np.random.default_rng(seed)
-    shift = np.linspace(0.0, 2.0, n_layers)
+    shift = np.linspace(0.0, 2.0, n_layers) if shift is None else np.asarray(shift, dtype=float)
     arrays = {}
     for name, extra in (("resid_norm_last", ()), ("resid_norm_mean", ()), ("attn_entropy", (heads,)),
                         ("attn_max", (heads,)), ("head_write_norm", (heads,)), ("mlp_mean", (neurons,))):
@@ -206,14 +324,45 @@ def test_profiles_from_activations_point_and_replicates(claim):
         profiles_from_activations(acts, claim.sources, seed=0, n_boot=-1)
 
 
+def planted(n_layers: int, shape, *, seed: int) -> np.ndarray:
+    return shape(normalized_depth(n_layers))
+
+
 def test_shared_planted_profile_recovered_from_activations(claim):
-    # Both models: recall shift rising linearly with depth; H1's signed d must agree.
-    h1_only = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),))
-    bundles = [profiles_from_activations(synthetic_acts(n, n_pairs=40, seed=n), {"H1": claim.sources["H1"]},
-                                         seed=0, n_boot=20) for n in (10, 14)]
+    # Both models: a recall shift with two turns over depth (a pattern unrelated smooth
+    # profiles rarely share); the surface contrast: pure noise (no length sensitivity).
+    # H1's signed d must agree, beyond the null and beyond the baseline.
+    h1_only = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
+    shape = lambda d: 1.5 + 1.5 * np.sin(3 * np.pi * d)  # noqa: E731
+    bundles = [profiles_from_activations(synthetic_acts(n, n_pairs=40, seed=n, shift=planted(n, shape, seed=n)),
+                                         {"H1": claim.sources["H1"]}, seed=0, n_boot=40,
+                                         baseline=synthetic_acts(n, n_pairs=40, seed=100 + n, shift=np.zeros(n)),
+                                         baseline_contrast="recall_filler")
+               for n in (16, 22)]
     result = evaluate_h4(h1_only, bundles, seed=0)
-    assert result.figures["bootstrap"] == "joint"
+    assert result.figures["bootstrap"] == "joint" and result.figures["baseline_by_model"] == {
+        "synthetic16": "recall_filler", "synthetic22": "recall_filler"}
     assert result.verdict == "supported", result.message
+    row = result.figures["pairs"][0]
+    assert row["excess_ci_low"] > 0 and row["n_boot_excess"] >= 20
+
+
+def test_shared_length_sensitivity_alone_is_not_agreement(claim):
+    # The same planted shift on the task contrast and on the surface contrast: the models
+    # agree, but no more than their length sensitivity does, so the claim is not supported.
+    h1_only = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
+    shape = lambda d: 1.5 + 1.5 * np.sin(3 * np.pi * d)  # noqa: E731
+    bundles = [profiles_from_activations(synthetic_acts(n, n_pairs=40, seed=n, shift=planted(n, shape, seed=n)),
+                                         {"H1": claim.sources["H1"]}, seed=0, n_boot=40,
+                                         baseline=synthetic_acts(n, n_pairs=40, seed=100 + n,
+                                                                 shift=planted(n, shape, seed=n)),
+                                         baseline_contrast="recall_filler")
+               for n in (16, 22)]
+    result = evaluate_h4(h1_only, bundles, seed=0)
+    row = result.figures["pairs"][0]
+    assert row["checks"]["threshold"] and row["checks"]["baseline"] is False
+    assert row["excess_ci_low"] <= 0 <= row["excess_ci_high"]
+    assert result.verdict == "refuted" and "required interval above 0" in result.message
 
 
 def test_evidence_records_round_trip(claim, tmp_path):
@@ -237,7 +386,7 @@ def test_evidence_records_round_trip(claim, tmp_path):
     assert json.dumps(from_records.figures["pairs"]) == json.dumps(from_acts.figures["pairs"])
     record = json.loads(json.dumps(from_records.to_record()))  # the H4 record itself is JSON
     assert record["id"] == "H4" and record["model"] == "m6,m9" and len(record["profiles"]["depth"]) == 21
-    assert np.array(record["figures"]["agreement"]["H2 frac_recall"]).shape == (2, 2)
+    assert np.array(record["figures"]["agreement"]["H2 frac_specialized"]).shape == (2, 2)
     with pytest.raises(ValueError, match="given twice"):
         bundles_from_records(records + records[:1])
     with pytest.raises(ValueError, match="broken has no per-layer profile"):
@@ -280,7 +429,7 @@ reported: {}
     (lambda t: t.replace("threshold: 0.5", "threshold: 1.5").replace("alpha: 0.05", "alpha: five"),
      ["`threshold` must be in [-1, 1], got 1.5", "`alpha` must be a number, got 'five'"]),
     (lambda t: t.replace("n_permutations: 2000", "n_permutations: 100"), ["`n_permutations` must be in [1000"]),
-    (lambda t: t.replace("frac_recall}", "frac_recal}"), ["`profiles[1].profile` is 'frac_recal'; H2 yields: frac_recall"]),
+    (lambda t: t.replace("frac_recall}", "frac_recal}"), ["`profiles[1].profile` is 'frac_recal'; H2 yields: net_recall, frac_specialized, frac_recall"]),
     (lambda t: t.replace('profile: "effect:resid_norm_last"', 'profile: "effect:attn_max"'),
      ["`profiles[0].profile` is 'effect:attn_max'; H1 yields: effect:resid_norm_last, effect:resid_norm_mean"]),
     (lambda t: t.replace("{claim: H2, profile: frac_recall}", "{claim: H3, profile: frac_recall}"),
@@ -289,8 +438,13 @@ reported: {}
     (lambda t: t.replace("H2: ", "H2: missing/", 1), ["`sources.H2`: invalid claim file", "cannot read the file"]),
     (lambda t: t.replace("sources: {H1: ", "sources: {H9: ", 1).replace("claim: H1,", "claim: H9,"),
      ["`sources.H9` points to", "whose id is 'H1'"]),
-    (lambda t: t + "permutation_null: spin\nmethod: kendall\n",
-     ["`permutation_null` is 'spin'; allowed: shuffle, cyclic_shift", "`method` is 'kendall'"]),
+    (lambda t: t + "permutation_null: spin\nmethod: kendall\nbaseline: length\n",
+     ["`permutation_null` is 'spin'; allowed: phase_randomized, cyclic_shift, shuffle", "`method` is 'kendall'",
+      "`baseline` is 'length'; allowed: recall_filler, reasoning_reworded, none"]),
+    (lambda t: t.replace("  - {claim: H2, profile: frac_recall}\n", "  - {claim: H2, profile: frac_recall}\n"
+                         "  - {claim: H2, profile: frac_reasoning}\n  - {claim: H2, profile: net_recall}\n"),
+     ["`profiles` lists 3 label profiles of H2 (frac_recall, frac_reasoning, net_recall); they all come from "
+      "the same labels, at most 2"]),
     (lambda t: t.replace("alpha: 0.05", "alpha: 0.0001"), ["`n_permutations` 2000 cannot give p < alpha 0.0001"]),
     (lambda t: "id: [unclosed\n", ["not valid YAML"]),
     (lambda t: "", ["the file is empty"]),
