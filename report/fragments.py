@@ -154,8 +154,20 @@ def _comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
 #: Columns of a controls table (card and confound audit): what each holds, with its unit.
 CONTROL_COLUMNS = ("Control", "Measure under the control", "Measure on the model", "Difference (control − model)",
                    "p-value (Monte Carlo)", "Specialized components under the control",
-                   "Overlap with the model's specialized (%)", "Result", "Notes")
-_CONTROL_FIELDS = {"name", "control", "count", "value", "reference", "passed", "overlap", "pvalue", "detail"}
+                   "Overlap with the model's specialized (%)",
+                   "Estimand: model − control [CI]; one-sided lower bound (claim beats it if > 0)", "Result", "Notes")
+_CONTROL_FIELDS = {"name", "control", "count", "value", "reference", "passed", "overlap", "pvalue", "detail",
+                   "estimand", "difference", "difference_ci_low", "difference_ci_high", "difference_lower_bound"}
+
+
+def _estimand_cell(c: Mapping[str, Any]) -> str:
+    """The control rule's numbers (evaluation.controls): difference, interval, one-sided bound."""
+    keys = ("difference", "difference_ci_low", "difference_ci_high", "difference_lower_bound")
+    if not all(isinstance(c.get(k), (int, float)) and not isinstance(c.get(k), bool) for k in keys):
+        return "<td>—</td>"
+    d, low, high, bound = (c[k] for k in keys)
+    return (f'<td class="hx-num">{escape(str(c.get("estimand", "")))} {d:+.3g} [{low:+.3g}, {high:+.3g}]; '
+            f"bound {bound:+.3g}</td>")
 
 
 def controls_header() -> tuple[str, ...]:
@@ -198,7 +210,7 @@ def control_rows(controls: Sequence[Mapping[str, Any]]) -> str:
             notes.append(str(c["detail"]))
         rows += (f'<tr title="{escape(str(c.get("detail") or ""))}"><th>{escape(_control_name(c))}</th>'
                  f"{_num(value)}{_num(reference)}{_num(difference, signed=True)}{_num(c.get('pvalue'))}"
-                 f"{count_cell}{overlap_cell}{result}<td>{escape('; '.join(notes))}</td></tr>")
+                 f"{count_cell}{overlap_cell}{_estimand_cell(c)}{result}<td>{escape('; '.join(notes))}</td></tr>")
     return rows
 
 
