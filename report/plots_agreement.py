@@ -2,13 +2,17 @@
 
 Contents
 --------
-profile_overlay_plot : one panel per profile kind, every model's profile over normalized depth.
+profile_overlay_plot : one panel per profile kind, every model's profile over normalized depth
+                       (dashed: the same profile on the surface-only baseline contrast).
 agreement_heatmap    : one panel per profile kind, the models x models correlation matrix.
+baseline_excess_plot : per kind and pair, agreement minus baseline agreement with its interval.
 AGREEMENT_PLOTS      : ``(title, function)`` pairs, registered for the "model_agreement" kind in `report.plots`.
 
 Both read what `evaluation.agreement.evaluate_h4` writes: ``figures["models"]``,
 ``figures["kinds"]``, ``profiles["depth"]`` [G], ``profiles["profile:<model>:<kind>"]`` [G] and
-``profiles["agreement:<kind>"]`` [M, M]; each returns None when those are absent, so they are
+``profiles["agreement:<kind>"]`` [M, M], ``profiles["baseline:<model>:<kind>"]`` [G] and
+``figures["pairs"]`` (rows with ``excess``, ``excess_ci_low``/``_high``); each returns None
+when those are absent, so they are
 safe to run on any result. Kinds are drawn in separate panels because their scales differ
 (a Cohen's d next to a fraction of heads would flatten one of them).
 """
@@ -70,8 +74,12 @@ def profile_overlay_plot(result: ClaimResult) -> bytes | None:
             values = np.asarray(result.profiles[key], dtype=float)
             if values.shape != depth.shape:
                 raise ValueError(f"`{key}` has shape {values.shape}, `depth` {depth.shape}")
-            ax.plot(depth, values, marker="o", ms=2.5, lw=1.2, label=model,
-                    color=FEATURE_COLORS[i % len(FEATURE_COLORS)])
+            color = FEATURE_COLORS[i % len(FEATURE_COLORS)]
+            ax.plot(depth, values, marker="o", ms=2.5, lw=1.2, label=model, color=color)
+            base = result.profiles.get(f"baseline:{model}:{kind}")
+            if base is not None:
+                ax.plot(depth, np.asarray(base, dtype=float), lw=1.0, ls="--", color=color,
+                        label=f"{model} (surface baseline)")
         if kind.split(" ", 1)[-1].startswith("effect"):
             ax.axhline(0, lw=0.6, color="0.75")
         ax.set_xlim(-0.03, 1.03)
@@ -121,7 +129,42 @@ def agreement_heatmap(result: ClaimResult) -> bytes | None:
     return png(fig)
 
 
+def baseline_excess_plot(result: ClaimResult) -> bytes | None:
+    """Per kind and pair of models: agreement minus the surface baseline's agreement, with its
+    bootstrap interval (the claim needs every interval above 0); undefined rows marked n/a.
+
+    Examples
+    --------
+    >>> png = baseline_excess_plot(h4_result)  # doctest: +SKIP
+    """
+    rows = [r for r in result.figures.get("pairs") or [] if "excess" in r]
+    if not rows:
+        return None
+    fig = Figure(figsize=(6.0, 0.9 + 0.32 * len(rows)), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    for y, r in enumerate(rows):
+        value, low, high = (np.nan if r.get(k) is None else float(r[k]) for k in ("excess", "excess_ci_low",
+                                                                                 "excess_ci_high"))
+        if np.isfinite(low) and np.isfinite(high):
+            ax.plot([low, high], [y, y], lw=2.0, color=FEATURE_COLORS[0] if low > 0 else "0.55")
+        if np.isfinite(value):
+            ax.plot([value], [y], "o", ms=4, color="black")
+        else:
+            ax.text(0, y, "n/a", ha="center", va="center", fontsize=7)
+    ax.axvline(0, lw=0.8, color="0.6")
+    ax.set_yticks(range(len(rows)), [f"{r['kind']}: {r['model_a']} vs {r['model_b']}" for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(-2.05, 2.05)
+    ax.tick_params(labelsize=7)
+    level = result.thresholds.get("ci_level", 0.95)
+    ax.set_xlabel(f"agreement minus {result.thresholds.get('baseline', 'baseline')} agreement "
+                  f"({float(level):.0%} bootstrap interval over pairs)", fontsize=7)
+    ax.spines[["top", "right"]].set_visible(False)
+    return png(fig)
+
+
 AGREEMENT_PLOTS: tuple[tuple[str, Callable[[ClaimResult], bytes | None]], ...] = (
     ("Profiles over normalized depth, per model", profile_overlay_plot),
     ("Agreement between models", agreement_heatmap),
+    ("Agreement beyond the surface-only baseline", baseline_excess_plot),
 )

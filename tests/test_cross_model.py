@@ -25,7 +25,7 @@ from evaluation.agreement import (
 )
 from evaluation.agreement_claim import ProfileKind, load_agreement_claim
 from evaluation.components import evaluate_claim, measure
-from report.plots_agreement import agreement_heatmap, profile_overlay_plot
+from report.plots_agreement import agreement_heatmap, baseline_excess_plot, profile_overlay_plot
 from stats.profiles import agreement, normalized_depth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -399,11 +399,18 @@ def test_evidence_records_round_trip(claim, tmp_path):
 
 def test_plots_draw_h4_results_and_skip_others(claim):
     result = evaluate_h4(claim, [bundle("a", 24), bundle("b", 30, flip=True)], seed=0)
-    for draw in (profile_overlay_plot, agreement_heatmap):
-        png = draw(result)
+    for draw in (profile_overlay_plot, agreement_heatmap, baseline_excess_plot):
+        png = draw(result)  # the excess plot draws undefined intervals as n/a
         assert png is not None and png.startswith(b"\x89PNG")
+    with_baseline = evaluate_h4(replace(claim, kinds=claim.kinds[:1]),
+                                noisy_bundles(0, n_boot=30, baseline={"a": np.cos, "b": np.sin})[0], seed=0)
+    assert "baseline:a:H1 effect:resid_norm_last" in with_baseline.profiles
+    for draw in (profile_overlay_plot, baseline_excess_plot):
+        assert draw(with_baseline).startswith(b"\x89PNG")
+    assert baseline_excess_plot(evaluate_h4(replace(claim, baseline="none"), [bundle("a", 24), bundle("b", 30)],
+                                            seed=0)) is None
     per_model = evaluate_claim(claim.sources["H1"], synthetic_acts(5), seed=0, model="m")
-    assert profile_overlay_plot(per_model) is None and agreement_heatmap(per_model) is None
+    assert all(draw(per_model) is None for draw in (profile_overlay_plot, agreement_heatmap, baseline_excess_plot))
 
 
 VALID = """\
@@ -467,29 +474,42 @@ def test_malformed_claim_files_name_the_file_and_every_key(tmp_path, edit, probl
 
 @pytest.fixture(scope="module")
 def tiny_activations():
-    """Two tiny models of different depth and architecture on the core prompts (plain)."""
+    """Two tiny models of different depth and architecture on the core prompts (plain), each
+    as ``(main activations, activations on the recall vs recall + filler contrast)``."""
     from fixtures.capture import capture_activations
     from fixtures.model.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
+    from tasks.filler import filler_contrast
     from tasks.loader import load_tasks
+    from tasks.schema import TaskSet
 
     tasks, tokenizer = load_tasks("core"), build_tiny_tokenizer()
     # Every third pair (13): enough for 5 folds, and capture stays fast on a busy CPU.
-    pairs = tasks.pairs[::3]
-    texts = [p.a.text for p in pairs] + [p.b.text for p in pairs]  # all side a, then side b (plain)
+    main = TaskSet(name="core-thirds", pairs=tuple(tasks.pairs[::3]), labels=tasks.labels)
+    surface = filler_contrast(main, lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]), seed=0)
     out = []
     for name, config in (("tiny4-qwen2", build_tiny_config(num_hidden_layers=4)),
                          ("tiny6-llama", build_tiny_config(num_hidden_layers=6, architecture="llama"))):
-        arrays = capture_activations(build_tiny_model(seed=0, config=config), tokenizer, texts, progress=False)
-        out.append(Activations(arrays, tuple(p.id for p in pairs), tuple(tasks.labels),
-                               {"model": name, "architecture": config.model_type}))
+        model, both = build_tiny_model(seed=0, config=config), []
+        for taskset in (main, surface):
+            texts = [p.a.text for p in taskset.pairs] + [p.b.text for p in taskset.pairs]  # sides a, then b
+            arrays = capture_activations(model, tokenizer, texts, progress=False)
+            both.append(Activations(arrays, tuple(p.id for p in taskset.pairs), tuple(taskset.labels),
+                                    {"model": name, "architecture": config.model_type}))
+        out.append(tuple(both))
     return out
 
 
 def test_end_to_end_on_two_tiny_architectures(claim, tiny_activations):
-    bundles = [profiles_from_activations(acts, claim.sources, seed=0, n_boot=8) for acts in tiny_activations]
+    bundles = [profiles_from_activations(acts, claim.sources, seed=0, n_boot=8, baseline=surface,
+                                         baseline_contrast="recall_filler") for acts, surface in tiny_activations]
     assert [(b.architecture, b.n_layers) for b in bundles] == [("qwen2", 4), ("llama", 6)]
+    assert set(bundles[0].baseline) == set(bundles[0].profiles) and bundles[0].baseline_replicates
     result = evaluate_h4(claim, bundles, seed=0)
-    assert result.verdict in ("supported", "refuted") and result.figures["bootstrap"] == "joint"
+    assert result.verdict in ("supported", "refuted", "inconclusive") and result.figures["bootstrap"] == "joint"
+    # Inconclusive exactly when no check fails and one is undefined.
+    outcomes = {r["outcome"] for r in result.figures["pairs"]}
+    assert result.verdict == ("refuted" if "fail" in outcomes else "inconclusive" if "undefined" in outcomes
+                              else "supported")
     assert np.isfinite(result.profiles["depth"]).all()
     for row in result.figures["pairs"]:
         flat = [np.ptp(result.profiles[f"profile:{m}:{row['kind']}"]) == 0 for m in (row["model_a"], row["model_b"])]
@@ -498,10 +518,13 @@ def test_end_to_end_on_two_tiny_architectures(claim, tiny_activations):
         if np.isfinite(row["correlation"]):
             assert -1 <= row["correlation"] <= 1 and 0 < row["pvalue"] <= 1
             assert row["ci_low"] <= row["ci_high"]
+        assert row["baseline"] is not None  # measured on the tiny models' own surface contrast
+        if np.isfinite(row["excess_ci_low"]):
+            assert row["excess_ci_low"] <= row["excess_ci_high"] and row["checks"]["baseline"] == (row["excess_ci_low"] > 0)
     h1 = next(r for r in result.figures["pairs"] if r["kind"] == "H1 effect:resid_norm_last")
     assert np.isfinite(h1["correlation"])  # residual-norm effect sizes are never flat
     json.dumps(result.to_record())
-    assert profile_overlay_plot(result) is not None and agreement_heatmap(result) is not None
+    assert all(draw(result) is not None for draw in (profile_overlay_plot, agreement_heatmap, baseline_excess_plot))
 
 
 def test_h4_with_one_model_skips_before_touching_any_model():
