@@ -217,8 +217,8 @@ def _agreement_result():
     claim = load_agreement_claim(CLAIMS_DIR / "h4_cross_architecture" / "model_agreement.yaml")
     rng = np.random.default_rng(0)
     kinds = [f"{source} {name}" for source, names in (("H1", ["effect:resid_norm_last"]),
-                                                       ("H2", ["frac_recall", "frac_reasoning"]),
-                                                       ("H3", ["frac_recall", "frac_reasoning"]))
+                                                       ("H2", ["net_recall", "frac_specialized"]),
+                                                       ("H3", ["net_recall", "frac_specialized"]))
              for name in names]
     bundles = [ModelProfile(name, "arch", n, {k: rng.random(n) for k in kinds}) for name, n in (("a", 12), ("b", 16))]
     return evaluate_h4(claim, bundles, seed=0)
