@@ -37,7 +37,7 @@ FEATURES_BY_LEVEL: dict[str, tuple[str, ...]] = {
 LEVELS = ("layer", "head", "neuron", "depth")
 TESTS = ("mann_whitney", "welch_t", "paired_t", "wilcoxon_paired", "covariate_adjusted")
 PAIRED_TESTS = ("paired_t", "wilcoxon_paired")
-EFFECT_SIZES = ("cohens_d", "hedges_g", "paired_d")
+EFFECT_SIZES = ("cohens_d", "hedges_g", "paired_d", "d_av")
 CORRECTIONS = ("none", "fdr_bh", "fdr_by", "holm", "bonferroni")
 CORRECTION_ALIASES = {"bh": "fdr_bh", "benjamini-hochberg": "fdr_bh", "by": "fdr_by",
                       "bonf": "bonferroni", "holm-bonferroni": "holm", "": "none"}

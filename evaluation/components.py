@@ -79,7 +79,11 @@ def analyse_components(claim: Claim, acts: Activations, *, seed: int, pairs: np.
     """Per-component statistics of every feature of `claim` on `acts` (optionally a pair subset).
 
     A component is labelled from the features that pass: adjusted p < alpha, |effect| >=
-    min_effect and, when the claim requires it, fold consistency >= min_consistency.
+    min_effect and, when the claim requires it, fold consistency >= min_consistency. Fold
+    consistency is cross-fitted by default (``cv.mode: cross_fit``: the share of folds in which
+    the component was selected on the other folds and confirmed on the held-out one by a
+    permutation test with the claim's family-wise control); ``cv.mode: study_consistency`` is the
+    study's filter (significant with the full-data sign on each k-1 folds).
     `consistency=False` skips the folds when the claim does not require them (the labels are
     the same; `cv_consistent` is then all False): permutation nulls use it to save time.
     """
@@ -92,12 +96,16 @@ def analyse_components(claim: Claim, acts: Activations, *, seed: int, pairs: np.
         covariates = (tok_a.astype(float)[:, None], tok_b.astype(float)[:, None])
         effect = None  # the standardized regression coefficient is the effect
     results: dict[str, FeatureResult] = {}
-    for feature in claim.features:
+    for j, feature in enumerate(claim.features):
         a, b = acts.sides(feature, pairs)
+        confirm = None
+        if folds is not None and claim.cv.mode == "cross_fit":
+            confirm = {"confirm_alpha": claim.cv.alpha, "n_perm": claim.cv.n_perm,
+                       "familywise": claim.cv.familywise, "rng": np.random.default_rng([seed, 0xCF, j])}
         results[feature] = feature_result(
             a.astype(np.float64), b.astype(np.float64), test=claim.test, effect=effect,
             correction=claim.correction, folds=folds, alpha=claim.alpha, min_effect=claim.min_effect,
-            covariates=covariates)
+            covariates=covariates, confirm=confirm)
     labels = label_components(results, alpha=claim.alpha, min_effect=claim.min_effect,
                               min_consistency=claim.cv.min_consistency if claim.cv.required else None)
     cv_consistent = np.zeros(labels.shape, dtype=bool)
@@ -141,6 +149,7 @@ def component_figures(claim: Claim, analysis: ComponentAnalysis) -> tuple[dict, 
         "count_cv_consistent": int(analysis.cv_consistent.sum()),
         "fraction_cv_consistent": float(analysis.cv_consistent.mean()) if total else float("nan"),
         "n_pairs": analysis.n_pairs,
+        "cv_mode": claim.cv.mode,
     }
     profiles: dict[str, np.ndarray] = {"specialized": analysis.specialized,
                                        "label_code": np.vectorize(LABEL_CODES.get)(labels).astype(int)}
@@ -233,7 +242,8 @@ def _message(claim: Claim, figures: dict, measured: float) -> str:
     if exp.measure in ("fraction_specialized", "count_specialized"):
         count, what = figures["specialized"], "specialized"
     else:
-        count, what = figures["cv_consistent"], "CV-consistent"
+        count = figures["cv_consistent"]
+        what = "cross-fit confirmed" if claim.cv.mode == "cross_fit" else "CV-consistent"
     return f"{claim.id}: {count}/{total} {noun} {what} ({count / total:.1%}), {required}"
 
 

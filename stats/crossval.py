@@ -9,6 +9,9 @@ consistency        : per component, the fraction of folds in which it passes the
                      the same sign as on the full data.
 CrossFitResult     : ``selected`` masks and the held-out ``evaluations`` per fold.
 cross_fit          : select on the training folds, evaluate on the held-out fold.
+cross_fit_confirmation : per component, the share of folds in which it was selected on the
+                     training folds and confirmed on the held-out fold by a permutation test
+                     (max-statistic, BY or no family-wise control over the selected ones).
 resolve_test_effect: test and effect-size callables from their names (or callables).
 
 Folds index **pairs**: row i of `a` and row i of `b` are pair i (recall prompt i and its
@@ -39,13 +42,13 @@ from stats._validate import (
     _validate_rng,
     _validate_samples,
 )
-from stats.effect_size import cohens_d, hedges_g, paired_d
+from stats.effect_size import cohens_d, d_av, hedges_g, paired_d
 from stats.multiple import adjust_pvalues, canonical_method
 from stats.regression import covariate_adjusted_two_sample
 from stats.tests import mann_whitney, paired_t, welch_t, wilcoxon_paired
 
 __all__ = ["TESTS", "EFFECTS", "pair_folds", "ConsistencyResult", "consistency",
-           "CrossFitResult", "cross_fit", "resolve_test_effect"]
+           "CrossFitResult", "cross_fit", "cross_fit_confirmation", "resolve_test_effect"]
 
 TESTS: Mapping[str, Callable] = {
     "mann_whitney": mann_whitney, "welch_t": welch_t, "paired_t": paired_t,
@@ -53,8 +56,9 @@ TESTS: Mapping[str, Callable] = {
 }
 PAIRED_TESTS = ("paired_t", "wilcoxon_paired")
 EFFECTS: Mapping[str, Callable] = {"cohens_d": cohens_d, "hedges_g": hedges_g,
-                                   "paired_d": paired_d}
+                                   "paired_d": paired_d, "d_av": d_av}
 FOLD_DATA = ("train", "test")
+FAMILYWISE = ("max_t", "fdr_by", "none")
 
 
 def pair_folds(n_pairs: int, k: int, *, rng=None) -> tuple[np.ndarray, ...]:
@@ -311,3 +315,83 @@ def cross_fit(a, b, folds, *, select: Callable, evaluate: Callable,
         evaluations.append(evaluate(x[fold].reshape((-1,) + shape),
                                     y[fold].reshape((-1,) + shape), mask))
     return CrossFitResult(np.stack(masks), tuple(evaluations), folds)
+
+
+def cross_fit_confirmation(a, b, folds, *, test="mann_whitney", effect=None, alpha: float = 0.05,
+                           min_effect: float = 0.0, adjust: str = "none", confirm_alpha: float = 0.05,
+                           n_perm: int = 200, familywise: str = "max_t", covariates: tuple | None = None,
+                           rng=None, axis: int = 0) -> ConsistencyResult:
+    """Select on k-1 folds, confirm on the held-out fold; per component the share of folds
+    in which it was both selected and confirmed.
+
+    Fold j: on all pairs but fold j a component is *selected* when its (`adjust`-ed) p <
+    `alpha` and ``|effect| >= min_effect``; on fold j alone, the selected components are tested
+    in the selected direction with a permutation test of the paired t statistic (within-pair
+    label swaps, `n_perm` draws, see `stats.tests.permutation_test`), and *confirmed* when their
+    p-value is below `confirm_alpha` after `familywise` control over the selected components:
+    "max_t" (Westfall-Young single-step max-T: family-wise error), "fdr_by" (Benjamini-Yekutieli)
+    or "none". No pair both selects and confirms a component (`cross_fit`).
+
+    Returns
+    -------
+    ConsistencyResult
+        ``fraction`` = confirmed folds / k, ``passed`` [k, *grid] (selected and confirmed),
+        ``full_effect`` on all pairs, ``fold_data`` "cross_fit".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    >>> a[:, 0] += 2.0
+    >>> res = cross_fit_confirmation(a, b, pair_folds(40, 4, rng=0), alpha=0.01, min_effect=0.8)
+    >>> res.fraction.tolist()
+    [1.0, 0.0, 0.0]
+    """
+    from stats._permutation import permutation_test
+
+    alpha = _validate_probability(alpha, "alpha")
+    confirm_alpha = _validate_probability(confirm_alpha, "confirm_alpha")
+    n_perm = _validate_int(n_perm, "n_perm", minimum=1)
+    _validate_choice(familywise, "familywise", FAMILYWISE)
+    if not np.isfinite(min_effect) or min_effect < 0:
+        raise ValueError(f"`min_effect` must be a finite number >= 0; got {min_effect!r}.")
+    adjust = canonical_method(adjust)
+    test_fn, effect_fn = resolve_test_effect(test, effect)
+    if (test == "covariate_adjusted") != (covariates is not None):
+        raise ValueError("`covariates` (covariates_a, covariates_b) are required for "
+                         "test='covariate_adjusted' and only for it.")
+    x, y, shape = _pairs(a, b, axis)
+    folds = _validate_folds(folds, x.shape[0])
+    if min(f.size for f in folds) < 2:
+        raise ValueError("every held-out fold needs at least 2 pairs to be confirmed on.")
+    gen = _validate_rng(rng)
+    everything = np.arange(x.shape[0])
+    _, full = _run(test_fn, effect_fn, x, y, shape, covariates, everything, "two-sided")
+    passed = np.zeros((len(folds), full.size), dtype=bool)
+    for j, fold in enumerate(folds):  # k iterations; selection and confirmation are vectorized
+        train = np.setdiff1d(everything, fold)
+        p, eff = _run(test_fn, effect_fn, x, y, shape, covariates, train, "two-sided")
+        if adjust != "none":
+            p = adjust_pvalues(p, method=adjust)
+        with np.errstate(invalid="ignore"):
+            chosen = np.flatnonzero((p < alpha) & (np.abs(eff) >= min_effect) & np.isfinite(eff))
+        if chosen.size == 0:
+            continue
+        sign = np.sign(eff[chosen])
+        held_a = x[fold][:, chosen] * sign  # oriented so that the selected direction is "greater"
+        held_b = y[fold][:, chosen] * sign
+        res = permutation_test(held_a, held_b, statistic="t", paired=True, n_resamples=n_perm,
+                               alternative="greater", rng=gen)
+        if familywise == "max_t":
+            q = res.fwer_pvalue()
+        elif familywise == "fdr_by":
+            q = adjust_pvalues(res.pvalue, method="fdr_by")
+        else:
+            q = res.pvalue
+        with np.errstate(invalid="ignore"):
+            passed[j, chosen] = np.asarray(q) < confirm_alpha
+    n_pass = passed.sum(axis=0)
+    return ConsistencyResult((n_pass / len(folds)).reshape(shape)[()], n_pass.reshape(shape)[()],
+                             passed.reshape((len(folds),) + shape), full.reshape(shape)[()],
+                             len(folds), "cross_fit")

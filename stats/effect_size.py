@@ -8,6 +8,9 @@ EffectSizeResult   : ``effect``, ``se``, ``kind``, ``n_a``, ``n_b`` and
 cohens_d           : (mean a - mean b) / pooled SD.
 hedges_g           : Cohen's d times the exact small-sample correction J(n_a + n_b - 2).
 paired_d           : d_z = mean(a - b) / SD(a - b) for paired samples.
+d_av               : mean(a - b) / ((SD(a) + SD(b)) / 2) for paired samples (Lakens 2013, eq. 10):
+                     on the scale of the measures, so it does not grow with the within-pair
+                     correlation as d_z does (d_z = d_av / sqrt(2 (1 - r)) for equal SDs).
 
 Sign convention: every effect is **a minus b**. In the suite, ``a`` holds the recall prompts
 and ``b`` the reasoning prompts, so a positive effect means "higher on recall".
@@ -23,7 +26,9 @@ Policies (shared with :mod:`stats.tests`)
   ``RuntimeWarning``. Empty input raises ``ValueError``.
 * Confidence intervals are analytic (large-sample normal approximation, Hedges & Olkin 1985):
   ``se(d)^2 = (n_a + n_b) / (n_a n_b) + d^2 / (2 (n_a + n_b))`` and
-  ``se(d_z)^2 = 1/n + d_z^2 / (2 n)``; g uses ``J * se(d)``. Coverage is checked by
+  ``se(d_z)^2 = 1/n + d_z^2 / (2 n)``; g uses ``J * se(d)``. d_av uses the delta method with
+  s = (s_a + s_b) / 2 and r the within-pair correlation (after Bonett 2015):
+  ``se^2 = s_D^2 / (n s^2) + d_av^2 (s_a^2 + s_b^2 + 2 r^2 s_a s_b) / (8 (n - 1) s^2)``. Coverage is checked by
   simulation in ``tests/test_stats_calibration.py``.
 """
 from __future__ import annotations
@@ -41,7 +46,7 @@ from stats._validate import (
     _warn_small,
 )
 
-__all__ = ["ConfidenceInterval", "EffectSizeResult", "cohens_d", "hedges_g", "paired_d"]
+__all__ = ["ConfidenceInterval", "EffectSizeResult", "cohens_d", "hedges_g", "paired_d", "d_av"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,3 +203,58 @@ def paired_d(a, b, *, axis: int = 0, nan_policy: str = "propagate") -> EffectSiz
         (d,) = _map_columns(_paired_kernel, (x, y))
     se = np.sqrt(1.0 / n + d ** 2 / (2.0 * n))
     return EffectSizeResult(d.reshape(shape)[()], se.reshape(shape)[()], "paired_d", n, n)
+
+
+def _d_av_kernel(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[0]
+    mx, vx, fx = _column_moments(x)
+    my, vy, fy = _column_moments(y)
+    md, vd, fd = _column_moments(x - y)
+    sx, sy = np.sqrt(vx), np.sqrt(vy)
+    s = (sx + sy) / 2.0
+    finite = fx & fy & fd
+    d = _standardize(md, s, finite)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # r from var(D) = vx + vy - 2 r sx sy, so no second pass over the data is needed
+        r = np.where(sx * sy > 0, (vx + vy - vd) / (2.0 * sx * sy), 0.0)
+        var = vd / (n * s ** 2) + d ** 2 * (vx + vy + 2.0 * r ** 2 * sx * sy) / (8.0 * (n - 1) * s ** 2)
+    return d, np.where(s > 0, np.sqrt(var), np.nan)
+
+
+def d_av(a, b, *, axis: int = 0, nan_policy: str = "propagate") -> EffectSizeResult:
+    """Paired effect size d_av = mean(a - b) / ((SD(a) + SD(b)) / 2) (ddof=1), per component.
+
+    Lakens (2013), eq. 10: standardized by the average SD of the two conditions rather than
+    by the SD of the differences, so a high within-pair correlation (both prompts of a pair
+    share their fact) does not inflate it; thresholds meant for Cohen's d apply.
+
+    Parameters
+    ----------
+    a, b : array_like
+        Paired samples along `axis`: row i of `a` and row i of `b` form pair i.
+    axis : int, keyword-only
+        The sample (pair) axis. Default 0.
+    nan_policy : {"propagate", "raise"}, keyword-only
+        As :func:`cohens_d`.
+
+    Returns
+    -------
+    EffectSizeResult
+        ``kind`` "d_av"; ``se`` from the delta method (module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = d_av(np.array([3.0, 5.0, 4.0]), np.array([1.0, 2.0, 3.0]))
+    >>> float(res.effect)
+    2.0
+    """
+    (x, y), shape = _validate_samples({"a": a, "b": b}, axis=axis, paired=True,
+                                      nan_policy=nan_policy)
+    n = x.shape[0]
+    if n < 2:
+        _warn_small("d_av", f"needs at least 2 pairs, got {n}")
+        d, se = np.full(x.shape[1], np.nan), np.full(x.shape[1], np.nan)
+    else:
+        d, se = _map_columns(_d_av_kernel, (x, y))
+    return EffectSizeResult(d.reshape(shape)[()], se.reshape(shape)[()], "d_av", n, n)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from stats._validate import _validate_level, _validate_probability
-from stats.crossval import consistency, resolve_test_effect
+from stats.crossval import consistency, cross_fit_confirmation, resolve_test_effect
 from stats.multiple import adjust_pvalues
 
 __all__ = ["LABELS", "COLUMNS", "FeatureResult", "feature_result", "label_components",
@@ -76,7 +76,8 @@ class FeatureResult:
 def feature_result(a, b, *, test="mann_whitney", effect=None, correction: str = "fdr_bh",
                    level: float = 0.95, folds=None, alpha: float = 0.05,
                    min_effect: float = 0.0, fold_data: str = "train",
-                   covariates: tuple | None = None, axis: int = 0) -> FeatureResult:
+                   covariates: tuple | None = None, confirm: Mapping | None = None,
+                   axis: int = 0) -> FeatureResult:
     """Test, adjust, size the effect and (with `folds`) measure consistency for one feature.
 
     Parameters
@@ -92,6 +93,11 @@ def feature_result(a, b, *, test="mann_whitney", effect=None, correction: str = 
     folds : sequence of int arrays, optional, keyword-only
         Pair folds; when given, ``consistency`` is filled using `alpha`, `min_effect`,
         `fold_data` and `correction` within each fold.
+    confirm : mapping, optional, keyword-only
+        With `folds`: consistency is cross-fitted instead
+        (:func:`stats.crossval.cross_fit_confirmation` with these keyword arguments, e.g.
+        ``{"confirm_alpha": 0.05, "n_perm": 200, "familywise": "max_t", "rng": 0}``): the share
+        of folds in which the component was selected on the others and confirmed on it.
     covariates : (covariates_a, covariates_b), keyword-only
         For ``test="covariate_adjusted"``; the effect is the standardized coefficient and its
         interval ``CovariateTestResult.effect_interval``.
@@ -126,9 +132,14 @@ def feature_result(a, b, *, test="mann_whitney", effect=None, correction: str = 
     cons = None
     if folds is not None:
         moved = [np.moveaxis(np.asarray(v), axis, 0) for v in (a, b)]
-        cons = consistency(*moved, folds, test=test, effect=effect, alpha=alpha,
-                           min_effect=min_effect, fold_data=fold_data, adjust=correction,
-                           covariates=covariates).fraction
+        if confirm is not None:
+            cons = cross_fit_confirmation(*moved, folds, test=test, effect=effect, alpha=alpha,
+                                          min_effect=min_effect, adjust=correction,
+                                          covariates=covariates, **confirm).fraction
+        else:
+            cons = consistency(*moved, folds, test=test, effect=effect, alpha=alpha,
+                               min_effect=min_effect, fold_data=fold_data, adjust=correction,
+                               covariates=covariates).fraction
     return FeatureResult(res.statistic, res.pvalue, p_adj, eff, low, high, cons)
 
 

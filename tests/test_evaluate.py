@@ -82,7 +82,7 @@ def test_head_and_neuron_levels(acts):
 
 def test_paired_claim_uses_paired_effect(acts):
     res = evaluate_claim(_claim("h1p_layers_paired"), acts, seed=0, model="m")
-    assert res.thresholds["effect_size"] == "paired_d" and res.figures["recall_layers"] == [0, 1]
+    assert res.thresholds["effect_size"] == "d_av" and res.figures["recall_layers"] == [0, 1]
 
 
 def test_no_effect_gives_no_specialized_components():
@@ -161,3 +161,45 @@ def test_record_is_json_ready(acts):
     rec = evaluate_claim(_claim("h2_heads"), acts, seed=0, model="m").to_record()
     text = json.dumps(rec, allow_nan=False)
     assert '"verdict"' in text and rec["comparison"][0]["label"] == "model"
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"cv": {"mode": "holdout", "folds": 5, "min_consistency": 1.0, "required": True}},
+     "`cv.mode` is 'holdout'; allowed: cross_fit, study_consistency"),
+    ({"cv": {"mode": "cross_fit", "familywise": "holm", "folds": 5, "min_consistency": 1.0, "required": True}},
+     "`cv.familywise` is 'holm'; allowed: max_t, fdr_by, none"),
+    ({"cv": {"mode": "study_consistency", "n_perm": 99, "folds": 5, "min_consistency": 1.0, "required": True}},
+     "`cv.n_perm` only applies to `cv.mode: cross_fit`"),
+    ({"cv": {"n_perm": 5, "folds": 5, "min_consistency": 1.0, "required": True}}, "`n_perm` must be in [19"),
+    ({"estimand": {"measure": "depth_effect"}}, "does not fit `level: head`"),
+    ({"estimand": {"n_boot": 3}}, "`n_boot` must be in [20"),
+    ({"estimand": {"bootstraps": 3}}, "unknown key `estimand.bootstraps`"),
+    ({"expect": {"measure": "pi2", "op": ">", "value": 0.1}}, "`expect.measure` is 'pi2'"),
+])
+def test_new_claim_keys_are_validated(tmp_path, changes, expected):
+    import yaml
+
+    from evaluation.component_claim import ClaimFileError, load_claim
+    data = yaml.safe_load((Path(__file__).resolve().parents[1] / "hypotheses" / "h2_heads" / "claim.yaml").read_text())
+    data.update(changes)
+    path = tmp_path / "x" / "claim.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ClaimFileError) as err:
+        load_claim(path)
+    assert expected in str(err.value)
+
+
+def test_cross_fit_is_the_default_meaning_of_cv(acts):
+    """Without `cv.mode` a claim cross-fits: components selected on 4 folds are confirmed on the
+    fifth (6 pairs) by a permutation test; the planted layers (d = 2.5) are confirmed in at
+    least 4 of 5 folds, the others in none."""
+    base = _claim("h1_layers")
+    cross = dataclasses.replace(base, cv=dataclasses.replace(base.cv, mode="cross_fit", alpha=0.05, n_perm=199,
+                                                             min_consistency=0.6))
+    fractions = analyse_components(cross, acts, seed=0).features["resid_norm_mean"].consistency
+    assert fractions[[0, 1, 5]].min() >= 0.8 and fractions[[2, 3, 4]].max() == 0
+    res = evaluate_claim(cross, acts, seed=0, model="m")
+    assert res.figures["cv_mode"] == "cross_fit" and res.thresholds["cv_mode"] == "cross_fit"
+    assert res.figures["recall_layers"] == [0, 1] and res.figures["reasoning_layers"] == [5]
+    assert base.cv.mode == "study_consistency"  # the replication keeps the study's filter

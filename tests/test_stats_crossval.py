@@ -185,3 +185,59 @@ def test_cross_fit_confirms_a_real_effect_and_rejects_bad_masks():
 
 def test_docstring_examples_run():
     assert doctest.testmod(cv).failed == 0
+
+
+def test_cross_fit_confirmation_matches_a_hand_loop():
+    """Selection on k-1 folds by the claim's test, confirmation on the held-out fold by a
+    permutation test of the oriented paired t with max-T control, written out by hand."""
+    from stats._permutation import permutation_test
+    from stats.crossval import cross_fit_confirmation
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(30, 6)), rng.normal(size=(30, 6))
+    a[:, :2] += 1.5
+    a[:, 2] -= 1.5
+    folds = pair_folds(30, 3, rng=1)
+    res = cross_fit_confirmation(a, b, folds, alpha=0.05, min_effect=0.5, n_perm=99, rng=7)
+    gen, expected = np.random.default_rng(7), np.zeros((3, 6), bool)
+    for j, fold in enumerate(folds):
+        train = np.setdiff1d(np.arange(30), fold)
+        p = mann_whitney(a[train], b[train]).pvalue
+        d = cohens_d(a[train], b[train]).effect
+        chosen = np.flatnonzero((p < 0.05) & (np.abs(d) >= 0.5))
+        if chosen.size:
+            s = np.sign(d[chosen])
+            perm = permutation_test(a[fold][:, chosen] * s, b[fold][:, chosen] * s, statistic="t",
+                                    paired=True, n_resamples=99, alternative="greater", rng=gen)
+            expected[j, chosen] = perm.fwer_pvalue() < 0.05
+    np.testing.assert_array_equal(res.passed, expected)
+    np.testing.assert_allclose(res.fraction, expected.mean(axis=0))
+    assert res.fold_data == "cross_fit" and res.fraction[:3].min() > 0
+
+
+@pytest.mark.parametrize("familywise", ["max_t", "fdr_by"])
+def test_cross_fit_confirmation_controls_false_confirmations_under_the_null(familywise):
+    """Pure noise, a loose selection (alpha 0.2) so that every fold selects something: a
+    family-wise error (any confirmed component in fold 0) in at most 5% of 120 studies plus
+    binomial slack (99.9th percentile of Binomial(120, 0.05) = 14). BY controls the FDR, which
+    under the global null is the family-wise rate."""
+    from stats.crossval import cross_fit_confirmation
+
+    errors = 0
+    for s in range(120):
+        rng = np.random.default_rng(s)
+        a, b = rng.normal(size=(40, 50)), rng.normal(size=(40, 50))
+        res = cross_fit_confirmation(a, b, pair_folds(40, 4, rng=s), alpha=0.2, n_perm=99,
+                                     familywise=familywise, rng=s)
+        errors += bool(res.passed[0].any())
+    assert errors <= ss.binom.ppf(0.999, 120, 0.05)
+
+
+def test_cross_fit_confirmation_validates_its_options():
+    from stats.crossval import cross_fit_confirmation
+
+    a = np.zeros((10, 2))
+    with pytest.raises(ValueError, match="familywise"):
+        cross_fit_confirmation(a, a, pair_folds(10, 2, rng=0), familywise="holm")
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        cross_fit_confirmation(a[:3], a[:3], pair_folds(3, 3, rng=0))
