@@ -133,6 +133,7 @@ def build_planted_model(
     head_gain: float = 4.0,
     neuron_gain: float = 1.0,
     write_gain: float = 1.0,
+    plant: bool = True,
 ) -> PlantedModel:
     """Build a seeded tiny Qwen2 model and plant marker-specialized heads and neurons in it.
 
@@ -158,6 +159,11 @@ def build_planted_model(
         Weight of ``marker`` in a planted neuron's gate and up inputs.
     write_gain : float, keyword-only
         Weight with which a last-layer planted neuron writes into ``write``.
+    plant : bool, keyword-only
+        False builds the planted model's random-weights twin: the same architecture and input
+        construction (marker and neutral tokens differ only on their reserved dimensions, which
+        no component reads) with the seed's random weights and nothing planted, i.e. what the
+        suite's random-weights control is for this stimulus design.
 
     Returns
     -------
@@ -173,7 +179,7 @@ def build_planted_model(
 
     if d_model % n_heads or (d_model // n_heads) % 2:
         raise ValueError(f"`d_model` ({d_model}) must split into `n_heads` ({n_heads}) heads of even size")
-    if neurons_per_layer < 1:
+    if plant and neurons_per_layer < 1:
         raise ValueError("`neurons_per_layer` must be >= 1: the last layer's planted neurons "
                          "make the planted layer")
     config = build_tiny_config(num_hidden_layers=n_layers, num_attention_heads=n_heads,
@@ -182,8 +188,8 @@ def build_planted_model(
     model = build_tiny_model(seed, config=config)
     tokenizer = build_tiny_tokenizer()
     rng = np.random.default_rng(seed)
-    heads = _choose(rng, n_layers, n_heads, heads_per_layer)
-    neurons = _choose(rng, n_layers, d_mlp, neurons_per_layer)
+    heads = _choose(rng, n_layers, n_heads, heads_per_layer) if plant else frozenset()
+    neurons = _choose(rng, n_layers, d_mlp, neurons_per_layer) if plant else frozenset()
     reserved = {name: d_model - len(RESERVED) + i for i, name in enumerate(RESERVED)}
     res = list(reserved.values())
     m, n, w = reserved["marker"], reserved["neutral"], reserved["write"]
@@ -226,7 +232,8 @@ def build_planted_model(
                 mlp.down_proj.weight[:, j] = 0.0
                 if layer == n_layers - 1:
                     mlp.down_proj.weight[w, j] = write_gain
-    return PlantedModel(model=model, tokenizer=tokenizer, planted_layers=frozenset({n_layers - 1}),
+    return PlantedModel(model=model, tokenizer=tokenizer,
+                        planted_layers=frozenset({n_layers - 1}) if plant else frozenset(),
                         planted_heads=heads, planted_neurons=neurons, reserved=reserved,
                         marker=MARKER, neutral=NEUTRAL, seed=seed)
 
