@@ -231,6 +231,21 @@ def test_flat_baseline_profiles_share_no_pattern():
     np.testing.assert_allclose(baseline_agreement(stack, np.arange(30.0), grid=21, method="spearman"), [0.0, 1.0])
 
 
+def test_an_interval_from_mostly_flat_replicates_is_undefined(claim):
+    # Most resamples of model a leave its profile flat (e.g. nothing specialized): the few
+    # defined replicates would describe another population, so the check is undefined.
+    one = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
+    (a, b), _ = noisy_bundles(2, n_boot=50, baseline={"a": np.cos, "b": np.sin})
+    kind = "H1 effect:resid_norm_last"
+    reps = a.replicates[kind].copy()
+    reps[:30] = 0.0  # 30 of 50 flat
+    result = evaluate_h4(one, [replace(a, replicates={kind: reps}), b], seed=0)
+    row = result.figures["pairs"][0]
+    assert row["n_boot_excess"] == 20 and np.isnan(row["excess_ci_low"]) and row["checks"]["baseline"] is None
+    assert result.verdict in ("inconclusive", "refuted") and (result.verdict == "refuted") == (
+        False in row["checks"].values())
+
+
 BASELINE_SIMS = 60
 
 
