@@ -160,7 +160,11 @@ def _procedure(claim: Claim) -> dict:
     return {"level": claim.level, "depth": dataclasses.asdict(claim.depth) if claim.depth else None,
             "features": list(claim.features), "test": claim.test, "alpha": claim.alpha,
             "correction": claim.correction, "min_effect": claim.min_effect, "effect_size": claim.effect_size,
-            "cv": dataclasses.asdict(claim.cv), "measure": claim.expect.measure}
+            "cv": dataclasses.asdict(claim.cv), "measure": claim.expect.measure,
+            # only an estimand measure depends on the bootstrap's settings
+            **({"estimand": dataclasses.asdict(claim.estimand)}
+               if claim.expect.measure.split("_ci_")[0] in ("pi1", "median_abs_effect", "share_large_effect")
+               else {})}
 
 
 def cached_permutation_null(claim: Claim, acts: Activations, *, n: int, seed: int,
@@ -223,6 +227,12 @@ def make_controls(provider: ActivationProvider, taskset: TaskSet, acts: Activati
 
     def compared(claim: Claim, main: Measurement, other: Measurement, name: str, kind: str) -> ControlRow:
         diff = estimand_difference(claim, main, other)
+        estimand = claim.estimand.measure
+        if not np.isfinite(other.boot.estimate[estimand]) and np.isfinite(main.boot.estimate[estimand]):
+            # e.g. no reasoning-specialized head under the control: it cannot explain the result
+            detail = (f"{estimand} is undefined under this control ({_compare_detail(claim, main, other)}): "
+                      "it cannot explain the model's result")
+            return _row(name, kind, main, other, True, detail, _difference_extra(claim, main, other, diff))
         return _row(name, kind, main, other, diff.beats, _difference_detail(claim, main, other, diff),
                     _difference_extra(claim, main, other, diff))
 

@@ -276,3 +276,22 @@ def test_the_claim_its_controls_and_its_permutation_null_analyse_one_pair_subset
     other = make_controls(FakeProvider({"random-0": NULL.subset(keep[:-1])}), TASKS, main, seed=0)
     row = evaluate_claim(_claim(random_weights=(0,)), main, seed=0, model="m", controls=other).controls[0]
     assert row.extra["paired_bootstrap"] is False and "different pairs" in row.detail
+
+
+def test_a_control_with_an_undefined_estimand_cannot_explain_the_result():
+    """H1d: the random-weights twin has no specialized head, so its depth effect is undefined;
+    the row says so and the claim is not called confounded."""
+    arrays = dict(NULL.arrays)
+    x = arrays["attn_entropy"].copy()
+    x[:N_PAIRS, [1, 2, 3]] += 3.0  # recall in the middle layers
+    x[:N_PAIRS, [0, 4]] -= 3.0     # reasoning at the edges
+    arrays["attn_entropy"] = x
+    edges = dataclasses.replace(NULL, arrays=arrays)
+    base = load_claim(ROOT / "h1d_early_reasoning" / "claim.yaml")
+    claim = dataclasses.replace(base, controls=Controls(random_weights=(0,)),
+                                estimand=dataclasses.replace(base.estimand, n_boot=50))
+    res = evaluate_claim(claim, edges, seed=0, model="m",
+                         controls=make_controls(FakeProvider({"random-0": NULL}), TASKS, edges, seed=0))
+    (row,) = res.controls
+    assert row.passed is True and "undefined under this control" in row.detail
+    assert res.verdict != "confounded"
