@@ -323,3 +323,83 @@ def test_arrays_larger_than_allowed_are_refused_before_allocation():
     with pytest.raises(CaptureMemoryError, match=r"the activations of 5 prompts would take .* GiB, more than"):
         capture_activations(model, tok, TEXTS, config=CaptureConfig(max_array_bytes=1000), progress=False)
     assert calls == []
+
+
+# --- content-token and subject features --------------------------------------------------------
+
+SUBJECTS = ["France", "Bern", None, "Japan", "Au"]
+
+
+@pytest.fixture(scope="module")
+def chat_captured(tiny):
+    """Chat-formatted TEXTS captured with their content and subject spans (left and right padded)."""
+    from tasks.formatting import content_token_spans, format_prompt, text_token_spans
+    from tasks.subjects import subject_char_spans
+
+    model, tok = tiny
+    chat = [format_prompt(t, tok, "chat") for t in TEXTS]
+    content = content_token_spans(tok, TEXTS, "chat")
+    chars = [subject_char_spans(t, s)[-1] if s else None for t, s in zip(TEXTS, SUBJECTS)]
+    known = [i for i, c in enumerate(chars) if c is not None]
+    found = text_token_spans(tok, [TEXTS[i] for i in known], "chat", [chars[i] for i in known])
+    subject = [None] * len(TEXTS)
+    for i, span in zip(known, found):
+        subject[i] = span
+    kw = dict(progress=False, add_special_tokens=False, content_spans=content, subject_spans=subject,
+              config=CaptureConfig(max_batch_size=2))
+    left = capture_activations(model, tok, chat, **kw)
+    right = capture_activations(model, tok, chat, padding_side="right", **kw)
+    return chat, content, subject, left, right
+
+
+def test_content_and_subject_features_match_hf_outputs(tiny, chat_captured):
+    model, tok = tiny
+    chat, content, subject, captured, _ = chat_captured
+    lay = model_layout(model)
+    for p, text in enumerate(chat):
+        ids = tok(text, add_special_tokens=False, return_tensors="pt")
+        seen = {}
+        with hooks(model, {lay.path("mlp", 1): lambda m, a, o: seen.update(x=a[0])}), torch.no_grad():
+            out = model(**ids, output_hidden_states=True, output_attentions=True)
+        s, e = content[p]
+        assert captured["n_content_tokens"][p] == e - s
+        assert 0 < s and e < ids["input_ids"].shape[1]  # template tokens on both sides
+        for layer in range(len(out.hidden_states) - 2):
+            norms = out.hidden_states[layer + 1][0].norm(dim=-1)
+            np.testing.assert_allclose(captured["resid_norm_content"][p, layer], norms[s:e].mean().item(), rtol=1e-5)
+            att = out.attentions[layer][0, :, -1, :].double()
+            np.testing.assert_allclose(captured["attn_content"][p, layer], att[:, s:e].sum(-1).numpy(), atol=1e-6)
+            if subject[p] is None:
+                assert np.isnan(captured["resid_norm_subject"][p, layer])
+            else:
+                np.testing.assert_allclose(captured["resid_norm_subject"][p, layer],
+                                           norms[subject[p][1] - 1].item(), rtol=1e-5)
+        mlp = model.get_submodule(lay.path("mlp", 1))
+        acts = (mlp.act_fn(mlp.gate_proj(seen["x"])) * mlp.up_proj(seen["x"]))[0]
+        np.testing.assert_allclose(captured["mlp_content"][p, 1], acts[s:e].mean(0).numpy(), atol=1e-5)
+        if subject[p] is None:
+            assert np.isnan(captured["mlp_subject"][p]).all()
+        else:
+            np.testing.assert_allclose(captured["mlp_subject"][p, 1], acts[subject[p][1] - 1].numpy(), atol=1e-5)
+        # The pooled twin differs: it averages the template's tokens in.
+        assert not np.allclose(captured["resid_norm_content"][p], captured["resid_norm_mean"][p])
+
+
+def test_content_features_do_not_depend_on_padding_side(chat_captured):
+    *_, left, right = chat_captured
+    for name in ("resid_norm_content", "mlp_content", "attn_content", "resid_norm_subject", "mlp_subject"):
+        np.testing.assert_allclose(left[name], right[name], rtol=1e-4, atol=1e-5, equal_nan=True)
+
+
+def test_without_spans_content_arrays_are_nan(captured):
+    for name in ("resid_norm_content", "mlp_content", "attn_content", "resid_norm_subject", "mlp_subject"):
+        assert np.isnan(captured[name]).all()
+    assert (captured["n_content_tokens"] == 0).all()
+
+
+def test_a_span_outside_its_prompt_is_an_error(tiny):
+    model, tok = tiny
+    with pytest.raises(ValueError, match=r"`content_spans\[0\]`"):
+        capture_activations(model, tok, ["Hi"], content_spans=[(0, 9)], progress=False)
+    with pytest.raises(ValueError, match="has 1 entries for 2 prompts"):
+        capture_activations(model, tok, ["Hi", "Ho"], subject_spans=[(0, 1)], progress=False)
