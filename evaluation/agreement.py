@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evaluation.agreement_claim import FRACTION_PROFILES, LABEL_PROFILES, AgreementClaim
+from evaluation.agreement_claim import FRACTION_PROFILES, AgreementClaim
 from evaluation.component_claim import Claim
 from evaluation.components import measure
 from evaluation.result import ClaimResult, ComparisonRow

@@ -58,10 +58,25 @@ from stats._validate import (
 )
 from stats.monte_carlo import monte_carlo_pvalue
 
-__all__ = ["METHODS", "METHOD_ALIASES", "NULLS", "DEFAULT_NULL", "normalized_depth", "depth_grid",
-           "to_common_grid", "agreement", "AgreementResult", "profile_agreement",
-           "phase_randomized_surrogates", "AgreementTestResult", "LayerPermutationResult",
-           "agreement_test", "layer_permutation_pvalue", "BootstrapInterval", "bootstrap_ci"]
+__all__ = [
+    "DEFAULT_NULL",
+    "METHODS",
+    "METHOD_ALIASES",
+    "NULLS",
+    "AgreementResult",
+    "AgreementTestResult",
+    "BootstrapInterval",
+    "LayerPermutationResult",
+    "agreement",
+    "agreement_test",
+    "bootstrap_ci",
+    "depth_grid",
+    "layer_permutation_pvalue",
+    "normalized_depth",
+    "phase_randomized_surrogates",
+    "profile_agreement",
+    "to_common_grid",
+]
 
 METHODS = ("spearman", "pearson")
 METHOD_ALIASES = {"spearman": "spearman", "rank": "spearman", "spearmanr": "spearman",

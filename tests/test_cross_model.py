@@ -10,13 +10,11 @@ import numpy as np
 import pytest
 import scipy.stats as ss
 
-from fixtures.activations import Activations
-from evaluation.component_claim import ClaimFileError, load_claim
 from evaluation.agreement import (
     ModelProfile,
     NotEnoughModelsError,
-    bootstrap_pairs,
     baseline_agreement,
+    bootstrap_pairs,
     bundles_from_records,
     claim_profiles,
     evaluate_h4,
@@ -24,8 +22,14 @@ from evaluation.agreement import (
     profiles_from_record,
 )
 from evaluation.agreement_claim import ProfileKind, load_agreement_claim
+from evaluation.component_claim import ClaimFileError, load_claim
 from evaluation.components import evaluate_claim, measure
-from report.plots_agreement import agreement_heatmap, baseline_excess_plot, profile_overlay_plot
+from fixtures.activations import Activations
+from report.plots_agreement import (
+    agreement_heatmap,
+    baseline_excess_plot,
+    profile_overlay_plot,
+)
 from stats.profiles import agreement, normalized_depth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,8 +217,8 @@ def test_baseline_excess_matches_a_hand_computed_paired_bootstrap(claim):
     a, b = bundles
     kind = "H1 effect:resid_norm_last"
     row = evaluate_h4(one, bundles, seed=0).figures["pairs"][0]
-    grid = lambda p: np.interp(np.linspace(0, 1, 21), normalized_depth(p.size), p)  # noqa: E731
-    rho = lambda p, q: ss.spearmanr(grid(p), grid(q)).statistic  # noqa: E731
+    grid = lambda p: np.interp(np.linspace(0, 1, 21), normalized_depth(p.size), p)
+    rho = lambda p, q: ss.spearmanr(grid(p), grid(q)).statistic
     assert row["baseline"] == pytest.approx(rho(a.baseline[kind], b.baseline[kind]), abs=1e-12)
     assert row["excess"] == pytest.approx(rho(a.profiles[kind], b.profiles[kind]) - row["baseline"], abs=1e-12)
     diffs = [rho(a.replicates[kind][i], b.replicates[kind][i])
@@ -348,7 +352,7 @@ def test_shared_planted_profile_recovered_from_activations(claim):
     # profiles rarely share); the surface contrast: pure noise (no length sensitivity).
     # H1's signed d must agree, beyond the null and beyond the baseline.
     h1_only = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
-    shape = lambda d: 1.5 + 1.5 * np.sin(3 * np.pi * d)  # noqa: E731
+    shape = lambda d: 1.5 + 1.5 * np.sin(3 * np.pi * d)
     bundles = [profiles_from_activations(synthetic_acts(n, n_pairs=40, seed=n, shift=planted(n, shape, seed=n)),
                                          {"H1": claim.sources["H1"]}, seed=0, n_boot=40,
                                          baseline=synthetic_acts(n, n_pairs=40, seed=100 + n, shift=np.zeros(n)),
@@ -366,7 +370,7 @@ def test_shared_length_sensitivity_alone_is_not_agreement(claim):
     # The same planted shift on the task contrast and on the surface contrast: the models
     # agree, but no more than their length sensitivity does, so the claim is not supported.
     h1_only = replace(claim, kinds=(ProfileKind("H1", "effect:resid_norm_last"),), n_permutations=1000)
-    shape = lambda d: 1.5 + 1.5 * np.sin(3 * np.pi * d)  # noqa: E731
+    shape = lambda d: 1.5 + 1.5 * np.sin(3 * np.pi * d)
     bundles = [profiles_from_activations(synthetic_acts(n, n_pairs=40, seed=n, shift=planted(n, shape, seed=n)),
                                          {"H1": claim.sources["H1"]}, seed=0, n_boot=40,
                                          baseline=synthetic_acts(n, n_pairs=40, seed=100 + n,
@@ -465,8 +469,8 @@ reported: {}
       "`baseline` is 'length'; allowed: recall_filler, reasoning_reworded, none"]),
     (lambda t: t.replace("  - {claim: H2, profile: frac_recall}\n", "  - {claim: H2, profile: frac_recall}\n"
                          "  - {claim: H2, profile: frac_reasoning}\n  - {claim: H2, profile: net_recall}\n"),
-     ["`profiles` lists 3 label profiles of H2 (frac_recall, frac_reasoning, net_recall); they all come from "
-      "the same labels, at most 2"]),
+     [("`profiles` lists 3 label profiles of H2 (frac_recall, frac_reasoning, net_recall); they all come from "
+       "the same labels, at most 2")]),
     (lambda t: t.replace("alpha: 0.05", "alpha: 0.0001"), ["`n_permutations` 2000 cannot give p < alpha 0.0001"]),
     (lambda t: "id: [unclosed\n", ["not valid YAML"]),
     (lambda t: "", ["the file is empty"]),
@@ -492,7 +496,11 @@ def tiny_activations():
     """Two tiny models of different depth and architecture on the core prompts (plain), each
     as ``(main activations, activations on the recall vs recall + filler contrast)``."""
     from fixtures.capture import capture_activations
-    from fixtures.model.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
+    from fixtures.model.tiny import (
+        build_tiny_config,
+        build_tiny_model,
+        build_tiny_tokenizer,
+    )
     from tasks.filler import filler_contrast
     from tasks.loader import load_tasks
     from tasks.schema import TaskSet
