@@ -218,3 +218,145 @@ def _fold_figures(s: FoldSelection, level: str) -> dict:
              "other_drop": round(float(s.verified_other[d][pos[c]]), 4),
              "atp_differential": round(float(s.atp[d][pos[c]]), 4)} for c in s.selected[d]]
     return out
+
+
+def _bench(claim: DissociationClaim, data: InterventionData, index: np.ndarray) -> AblationBench:
+    """The usable prompts of `data` (positions `index` in its measured rows) as a bench."""
+    packed, clean, targets = data.clean
+    chosen = [data.targets[0][data.measured_rows[i]] for i in index]
+    means = data.position_means  # the parser admits only position_mean with causal selection
+    bench = AblationBench(data.model.model, [list(t.ids) for t in chosen], packed.rows(index), clean.rows(index),
+                          targets[index], [data.content_offsets[i] for i in index], means,
+                          method=claim.ablation, content_only=claim.positions == "content",
+                          floor=claim.normalize_floor, pad_id=data.pad_id)
+    return bench
+
+
+def evaluate_causal_dissociation(claim: DissociationClaim, data: InterventionData, *, model: str) -> ClaimResult:
+    """H5a with causal selection on one model (see the module docstring for the procedure)."""
+    import json
+    import time
+
+    from evaluation.causal_selection import crossfit_folds
+    from evaluation.intervention_data import InsufficientData, file_sha256, threads
+    from evaluation.result import ClaimResult, ControlRow
+
+    n = data.n_pairs
+    usable = data.usable
+    counts = data.counts()
+    level = claim.selection.level
+    rows = np.flatnonzero(usable)  # prompt rows (0..n-1 recall, n..2n-1 reasoning)
+    for side, sel in (("recall", rows < n), ("reasoning", rows >= n)):
+        if sel.sum() < claim.min_prompts:
+            raise InsufficientData(f"{claim.id}: {int(sel.sum())} {side} prompts answered correctly, "
+                                   f"{claim.min_prompts} needed (filtering: {counts})", figures=counts)
+    fold_pairs = crossfit_folds(n, claim.selection.folds, data.seed)
+    pair_of_row = rows % n
+    is_recall = rows < n
+    for f, pairs in enumerate(fold_pairs):
+        train = ~np.isin(pair_of_row, pairs)
+        if min((train & is_recall).sum(), (train & ~is_recall).sum()) < 2:
+            raise InsufficientData(f"{claim.id}: fold {f} leaves fewer than 2 training prompts on a side "
+                                   f"({counts})", figures=counts)
+    position = {int(r): i for i, r in enumerate(data.measured_rows)}
+    index = np.array([position[int(r)] for r in rows])
+    width = data.activations.feature("mlp_mean" if level == "neuron" else "attn_entropy").shape[-1]
+
+    def compute() -> dict[str, np.ndarray]:
+        start = time.perf_counter()
+        with threads(), data.progress(f"{claim.id} causal selection and null", None, unit="condition") as bar:
+            bench = _bench(claim, data, index)
+            bench.on_conditions = lambda c: bar.update(c)
+            outcome = dissociation_test(
+                bench, level, is_recall, pair_of_row, fold_pairs, k=claim.k, candidates=claim.selection.candidates,
+                dose_k=claim.dose_k, exceedances=claim.exceedances, max_draws=claim.max_draws, batch=claim.batch,
+                n_boot=claim.bootstrap, ci_level=claim.ci_level, seed=data.seed, width=width)
+        seconds = time.perf_counter() - start
+        record = _record(outcome, level, bench.conditions_run, seconds)
+        return {"record": np.frombuffer(json.dumps(record).encode(), dtype=np.uint8).copy(),
+                **{f"null:{d}": outcome.null[d] for d in DIRECTIONS}}
+
+    spec = {"claim": file_sha256(claim.path), "seed": data.seed, "rows": rows.tolist(), "version": 1}
+    try:
+        arrays, cache_status = data.cached("h5a_causal", spec, compute)
+    except InsufficientData:
+        raise
+    record = json.loads(bytes(arrays["record"]).decode())
+    data.timings[claim.id] = record["seconds"]
+    return _causal_result(claim, model, record, {d: arrays[f"null:{d}"] for d in DIRECTIONS}, counts,
+                          cache_status, data, ClaimResult, ControlRow)
+
+
+def _record(o: DissociationOutcome, level: str, conditions: int, seconds: float) -> dict:
+    out: dict[str, Any] = {"folds": [_fold_figures(s, level) for s in o.folds], "conditions": conditions,
+                           "seconds": seconds, "heldout_recall": int(o.is_recall.sum()),
+                           "heldout_reasoning": int((~o.is_recall).sum()), "interaction": o.interaction,
+                           "excess_interaction": o.excess_interaction, "interval": list(o.interval),
+                           "dose": {d: {str(k): v for k, v in o.dose[d].items()} for d in DIRECTIONS}}
+    for d in DIRECTIONS:
+        rec, rea = o.selected_drops[d][o.is_recall].mean(), o.selected_drops[d][~o.is_recall].mean()
+        out[d] = {"selectivity": o.selectivity[d], "pvalue": o.pvalue[d], "draws": o.draws[d],
+                  "exceedances": o.exceedances[d], "drop_recall": float(rec), "drop_reasoning": float(rea),
+                  "random_mean": float(o.null[d].mean()),
+                  "random_p95": float(np.percentile(o.null[d], 95))}
+    return out
+
+
+def _causal_result(claim, model, record, null, counts, cache_status, data, ClaimResult, ControlRow):
+    level = claim.selection.level
+    figures: dict[str, Any] = {"model": model, **counts, "metric": "logit_diff (normalized)", "cache": cache_status,
+                               "heldout_recall": record["heldout_recall"],
+                               "heldout_reasoning": record["heldout_reasoning"],
+                               "conditions_run": record["conditions"], "folds": record["folds"],
+                               "interaction": record["interaction"], "excess_interaction": record["excess_interaction"],
+                               "interaction_interval": record["interval"]}
+    profiles: dict[str, np.ndarray] = {}
+    controls, parts, passes = [], [], []
+    for d in DIRECTIONS:
+        r = record[d]
+        ok = bool(r["selectivity"] > 0 and r["pvalue"] < claim.alpha)
+        passes.append(ok)
+        for key in ("selectivity", "pvalue", "draws", "drop_recall", "drop_reasoning", "random_mean"):
+            figures[f"{d}_{key}"] = r[key]
+        figures[f"top_{d}_{level}s"] = sorted({c["component"] for f in record["folds"] for c in f[f"selected_{d}"]})
+        profiles[f"null:{d}"] = np.asarray(null[d])
+        profiles[f"null_observed:{d}"] = np.array([r["selectivity"]])
+        ks = sorted(int(k) for k in record["dose"][d])
+        profiles[f"dose:{d}:k"] = np.array(ks, dtype=float)
+        profiles[f"dose:{d}:sel"] = np.array([record["dose"][d][str(k)] for k in ks])
+        lo, med, hi = np.percentile(null[d], [5, 50, 95])
+        for key, v in (("lo", lo), ("med", med), ("hi", hi)):  # the band of the tested k's random sets
+            profiles[f"dose:{d}:{key}"] = np.full(len(ks), v)
+        controls.append(ControlRow(
+            name=f"{r['draws']} random {level} sets vs selected {d} sets (sequential)", control="random",
+            passed=ok, pvalue=r["pvalue"], extra={"random_mean": r["random_mean"], "draws": r["draws"]},
+            detail=f"selectivity {r['selectivity']:+.3g} vs random mean {r['random_mean']:+.3g} (95th pct "
+                   f"{r['random_p95']:+.3g}); Besag-Clifford p = {r['pvalue']:.3g} after {r['draws']} draws "
+                   f"({r['exceedances']} at least as selective), required > 0 and p < {claim.alpha:g}"))
+        parts.append(f"{d} {level}s: selectivity {r['selectivity']:+.3g} (normalized drops {r['drop_recall']:+.3g} "
+                     f"recall / {r['drop_reasoning']:+.3g} reasoning), p = {r['pvalue']:.3g} ({r['draws']} draws)")
+    lo, hi = record["interval"]
+    inter_ok = bool(lo > 0)
+    controls.append(ControlRow(
+        name="set x task interaction beyond random sets (hierarchical bootstrap)", control="interaction",
+        passed=inter_ok, value=record["excess_interaction"],
+        detail=f"excess interaction {record['excess_interaction']:+.3g}, {claim.ci_level:.0%} interval "
+               f"[{lo:+.3g}, {hi:+.3g}] over prompts and random sets; required above 0"))
+    verdict = "supported" if all(passes) and inter_ok else "refuted"
+    figures["key_figure"] = "; ".join(f"{d}: {record[d]['selectivity']:+.3g} (p={record[d]['pvalue']:.3g}, "
+                                      f"{record[d]['draws']} draws)" for d in DIRECTIONS) + \
+        f"; excess interaction [{lo:+.3g}, {hi:+.3g}]"
+    message = (f"{claim.id}: " + "; ".join(parts) + f"; excess interaction {record['excess_interaction']:+.3g} "
+               f"[{lo:+.3g}, {hi:+.3g}]; required selectivity > 0 with p < {claim.alpha:g} for both directions "
+               f"and the interval above 0 ({record['heldout_recall']} recall / {record['heldout_reasoning']} "
+               f"reasoning prompts, each measured under sets selected without it)")
+    behaviour = {"accuracy": {"recall": counts["usable_recall"] / data.n_pairs,
+                              "reasoning": counts["usable_reasoning"] / data.n_pairs},
+                 "prompts_used": {"recall": record["heldout_recall"], "reasoning": record["heldout_reasoning"]}}
+    return ClaimResult(
+        claim_id=claim.id, title=claim.title, statement=claim.statement, level=level, model=model, verdict=verdict,
+        message=message, thresholds=claim.thresholds(), figures=figures, comparison=[], profiles=profiles,
+        controls=controls, behaviour=behaviour,
+        meta={**data.activations.meta, "seed": data.seed, "claim_file": str(claim.path), "kind": claim.kind,
+              "timings_s": {k: round(v, 1) for k, v in data.timings.items()}},
+        kind="intervention")

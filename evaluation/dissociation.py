@@ -4,9 +4,9 @@ Contents
 --------
 select_components     : top-k recall / reasoning components of a component claim on some pairs.
 random_matched        : random component sets with the same number of components per layer.
-evaluate_dissociation : H5a -> `ClaimResult`.
+evaluate_dissociation : H5a -> `ClaimResult` (causal selection: `evaluation.causal_dissociation`).
 
-H5a procedure. Pairs are split once (seeded) into training and held-out pairs. The selection
+H5a procedure with ``selection.method: criteria`` (the study's framing). Pairs are split once (seeded) into training and held-out pairs. The selection
 claim's criteria (`evaluation.components.analyse_components` on the training pairs only) label
 components; the top k of each direction are those with the largest |effect| over the claim's
 features. On held-out prompts the unablated model answers correctly, each set is ablated and
@@ -109,7 +109,12 @@ def _conditions(claim: DissociationClaim, selected: dict, width: int, seed: int)
 
 
 def evaluate_dissociation(claim: DissociationClaim, data: InterventionData, *, model: str) -> ClaimResult:
-    """Evaluate H5a on one model (see the module docstring for the procedure)."""
+    """Evaluate H5a on one model: `selection.method: causal` in `evaluation.causal_dissociation`,
+    the study's framing (`criteria`) as in the module docstring."""
+    if claim.selection.method == "causal":
+        from evaluation.causal_dissociation import evaluate_causal_dissociation
+
+        return evaluate_causal_dissociation(claim, data, model=model)
     from evaluation.component_claim import load_claim
     from evaluation.components import analyse_components
     from evaluation.discovery import sibling_claim_path

@@ -30,36 +30,54 @@ from evaluation.schema import (
 from tasks.errors import shown
 
 KINDS = ("double_dissociation", "recall_localization")
-ABLATIONS = ("zero", "mean", "resample")
+ABLATIONS = ("zero", "mean", "resample", "position_mean")
+SELECTION_METHODS = ("criteria", "causal")
+POSITIONS = ("all", "content")
 METRICS = ("logprob", "logit_diff")
 LEVELS = ("head", "neuron")
 SIDES = ("recall", "reasoning")
 TRACE_SITES = ("resid", "mlp", "attn")
 TRACE_POSITIONS = ("subject_last", "last")
 COMMON_KEYS = ("id", "title", "statement", "kind", "reported")
-DISSOCIATION_KEYS = ("selection", "ablation", "metric", "k", "random", "dose_response", "min_prompts")
-LOCALIZATION_KEYS = ("side", "site", "position", "corruption", "max_depth", "alpha", "min_prompts",
-                     "heatmaps")
+DISSOCIATION_KEYS = ("selection", "ablation", "metric", "k", "random", "min_prompts")
+DISSOCIATION_OPTIONAL = ("dose_response", "positions", "normalize", "interaction")
+LOCALIZATION_KEYS = ("side", "site", "position", "corruption", "min_prompts", "heatmaps")
+# criteria "study" (the first suite's: peak depth <= max_depth and early > late, Wilcoxon) needs
+# max_depth and alpha; criteria "rome" (peak depth's bootstrap interval inside a pre-registered
+# two-sided depth_interval, windows of window_fraction x L layers) needs depth_interval.
+LOCALIZATION_OPTIONAL = ("criteria", "max_depth", "alpha", "depth_interval", "window_fraction", "sever")
+LOCALIZATION_CRITERIA = ("study", "rome")
 OPTIONAL_KEYS = ("notes", "controls", "max_prompts", "bootstrap")
 
 
 @dataclass(frozen=True)
 class Selection:
-    """How components are chosen: a component claim's criteria on the training pairs.
+    """How components are chosen.
 
     Attributes
     ----------
     level : "head" or "neuron"
     claim : str
-        Directory under ``hypotheses/`` whose ``claim.yaml`` (test, alpha, correction, minimum
-        effect, fold consistency) labels components recall / reasoning-specialized.
+        method "criteria" (the study's framing): directory under ``hypotheses/`` whose
+        ``claim.yaml`` (test, alpha, correction, minimum effect, fold consistency) labels
+        components recall / reasoning-specialized. Empty for "causal".
     train_fraction : float
-        Share of pairs used for selection; the other pairs are held out for measuring.
+        "criteria": share of pairs used for selection; the other pairs are held out.
+    method : "criteria" or "causal"
+        "causal": attribution patching ranks, exact ablation verifies, cross-fitted over `folds`
+        (`evaluation.causal_selection`).
+    folds : int
+        "causal": number of cross-fitting folds.
+    candidates : int
+        "causal": AtP's top candidates per direction verified by exact ablation.
     """
 
     level: str
     claim: str
     train_fraction: float
+    method: str = "criteria"
+    folds: int = 0
+    candidates: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,8 +100,26 @@ class DissociationClaim:
     reported: dict
     notes: str = ""
     kind: str = "double_dissociation"
+    positions: str = "all"
+    normalize_floor: float = 0.0
+    exceedances: int = 0
+    max_draws: int = 0
+    batch: int = 20
+    bootstrap: int = 0
+    ci_level: float = 0.95
 
     def thresholds(self) -> dict:
+        if self.selection.method == "causal":
+            return {"selection": f"causal: AtP top {self.selection.candidates} per direction verified by exact "
+                                 f"ablation, cross-fitted over {self.selection.folds} folds",
+                    "ablation": f"{self.ablation} at {self.positions} positions", "metric": self.metric,
+                    "normalization": f"drop / max(clean logit difference, {self.normalize_floor:g})",
+                    "k": self.k, "random sets": f"sequential: stop at {self.exceedances} exceedances or "
+                                                f"{self.max_draws} draws", "alpha": self.alpha,
+                    "interaction": f"{self.ci_level:.0%} hierarchical bootstrap ({self.bootstrap} replicates)",
+                    "min prompts per side": self.min_prompts,
+                    "expectation": "selectivity > 0 and p < alpha for both directions, and the excess "
+                                   "interaction's interval above 0"}
         return {"selection": f"{self.selection.claim} criteria on {self.selection.train_fraction:.0%} of pairs",
                 "ablation": self.ablation, "metric": self.metric, "k": self.k,
                 "random draws": self.draws, "alpha": self.alpha, "dose k": list(self.dose_k),
@@ -117,8 +153,29 @@ class LocalizationClaim:
     bootstrap: int = 1000
     notes: str = ""
     kind: str = "recall_localization"
+    criteria: str = "study"
+    noise_after: int = 0
+    window_fraction: float = 0.0
+    depth_interval: tuple[float, float] | None = None
+    sever: bool = False
+
+    def window(self, n_layers: int) -> int:
+        """Layers restored together: ``round(window_fraction * L)``, at least 1."""
+        return max(1, round(self.window_fraction * n_layers))
 
     def thresholds(self) -> dict:
+        if self.criteria == "rome":
+            lo, hi = self.depth_interval
+            return {"site": self.site, "position": self.position, "side": self.side,
+                    "corruption": f"noise, {self.noise_factor:g} x the std of the stream entering layer "
+                                  f"{self.noise_after}, {self.noise_samples} draws per prompt",
+                    "window": f"{self.window_fraction:g} x L layers centred on each layer",
+                    "measure": "normalized indirect effect (probability), logit difference beside it",
+                    "depth interval": f"[{lo:g}, {hi:g}] (pre-registered, two-sided)",
+                    "min prompts": self.min_prompts, "bootstrap": self.bootstrap,
+                    "expectation": "the peak's 95% bootstrap depth interval inside the depth interval, and the "
+                                   "peak effect's lower bound > 0 (refuted: outside, or no effect; inconclusive: "
+                                   "straddling)"}
         return {"site": self.site, "position": self.position, "side": self.side,
                 "corruption": f"{self.corruption} ({self.noise_factor:g} x embedding std)"
                 if self.corruption == "noise" else self.corruption,
@@ -151,29 +208,85 @@ def _str_list(value: Any, key: str, allowed: tuple[str, ...], problems: list[str
     return tuple(value)
 
 
-def _parse_dissociation(data: dict, problems: list[str]) -> dict:
-    out: dict[str, Any] = {}
-    sel = check_keys(data.get("selection"), "selection", ("level", "claim", "train_fraction"), (), problems) \
-        if "selection" in data else {}
-    level = field_choice(sel.get("level"), "selection.level", LEVELS, problems) if sel else None
-    claim = sel.get("claim") if sel else None
-    if sel and not (isinstance(claim, str) and claim.strip() and len(claim) <= 255):
+def _parse_selection(data: dict, problems: list[str]) -> Selection | None:
+    raw = data.get("selection")
+    method = raw.get("method", "criteria") if isinstance(raw, dict) else "criteria"
+    if method not in SELECTION_METHODS:
+        problems.append(f"`selection.method` must be one of {', '.join(SELECTION_METHODS)}, got {shown(method)}")
+        return None
+    required = ("level", "claim", "train_fraction") if method == "criteria" else ("level", "folds", "candidates")
+    sel = check_keys(raw, "selection", required, ("method",), problems)
+    if not sel:
+        return None
+    level = field_choice(sel.get("level"), "selection.level", LEVELS, problems)
+    if method == "causal":
+        folds = _sub_number(sel, "selection", "folds", problems, low=2, high=100, closed_low=True, integer=True)
+        cands = _sub_number(sel, "selection", "candidates", problems, low=1, high=1e4, closed_low=True,
+                            integer=True)
+        return Selection(level, "", 0.0, "causal", folds, cands) if None not in (level, folds, cands) else None
+    claim = sel.get("claim")
+    if not (isinstance(claim, str) and claim.strip() and len(claim) <= 255):
         problems.append(f"`selection.claim` must name a claim directory (e.g. h2_heads), got {shown(claim)}")
         claim = None
     frac = _sub_number(sel, "selection", "train_fraction", problems, low=0.0, high=1.0)
-    out["selection"] = Selection(level, claim, frac) if None not in (level, claim, frac) else None
+    return Selection(level, claim, frac) if None not in (level, claim, frac) else None
+
+
+def _parse_dissociation(data: dict, problems: list[str]) -> dict:
+    out: dict[str, Any] = {}
+    out["selection"] = _parse_selection(data, problems) if "selection" in data else None
+    raw = data.get("selection")
+    causal = isinstance(raw, dict) and raw.get("method") == "causal"  # even when another selection key is bad
     out["ablation"] = field_choice(data.get("ablation"), "ablation", ABLATIONS, problems)
     out["metric"] = field_choice(data.get("metric"), "metric", METRICS, problems)
     out["k"] = field_number(data, "k", problems, low=1, high=1e6, closed_low=True, integer=True)
-    rnd = check_keys(data.get("random"), "random", ("draws", "alpha"), (), problems) if "random" in data else {}
-    # At least 100 draws: with fewer, the smallest attainable p-value (1/(n+1)) is coarse.
-    out["draws"] = _sub_number(rnd, "random", "draws", problems, low=100, high=1e6, closed_low=True, integer=True)
+    if causal:
+        rnd = check_keys(data.get("random"), "random", ("alpha", "exceedances", "max_draws"), ("batch",),
+                         problems) if "random" in data else {}
+        out["exceedances"] = _sub_number(rnd, "random", "exceedances", problems, low=1, high=1e4, closed_low=True,
+                                         integer=True)
+        # At least 1,000 draws where the statistic is near alpha (the issue's precision target).
+        out["max_draws"] = _sub_number(rnd, "random", "max_draws", problems, low=1000, high=1e6, closed_low=True,
+                                       integer=True)
+        out["batch"] = _sub_number(rnd, "random", "batch", problems, low=1, high=1e4, closed_low=True,
+                                   integer=True) if rnd and "batch" in rnd else 20
+        out["draws"] = out["max_draws"]
+        if out["ablation"] not in (None, "position_mean") or data.get("positions", "content") != "content":
+            problems.append(f"`selection.method: causal` needs `ablation: position_mean` at `positions: content` "
+                            f"(attribution patching estimates that ablation), got {shown(out['ablation'])} at "
+                            f"{shown(data.get('positions', 'content'))}")
+        out["positions"] = field_choice(data.get("positions", "content"), "positions", POSITIONS, problems)
+        norm = check_keys(data.get("normalize"), "normalize", ("floor",), (), problems) if "normalize" in data else {}
+        out["normalize_floor"] = _sub_number(norm, "normalize", "floor", problems, low=0.0, high=1e3,
+                                             closed_low=False) if norm else 0.5
+        inter = check_keys(data.get("interaction"), "interaction", ("bootstrap", "level"), (), problems) \
+            if "interaction" in data else {}
+        out["bootstrap"] = _sub_number(inter, "interaction", "bootstrap", problems, low=100, high=1e6,
+                                       closed_low=True, integer=True) if inter else 2000
+        out["ci_level"] = _sub_number(inter, "interaction", "level", problems, low=0.0, high=1.0) if inter else 0.95
+        if out["metric"] not in (None, "logit_diff"):
+            problems.append(f"`metric` must be logit_diff with `selection.method: causal` (AtP differentiates the "
+                            f"logit difference), got {shown(out['metric'])}")
+    else:
+        rnd = check_keys(data.get("random"), "random", ("draws", "alpha"), (), problems) if "random" in data else {}
+        # At least 100 draws: with fewer, the smallest attainable p-value (1/(n+1)) is coarse.
+        out["draws"] = _sub_number(rnd, "random", "draws", problems, low=100, high=1e6, closed_low=True,
+                                   integer=True)
+        if out["ablation"] == "position_mean":
+            problems.append("`ablation: position_mean` needs `selection.method: causal`")
+        for key in ("positions", "normalize", "interaction"):
+            if key in data:
+                problems.append(f"`{key}` is used only with `selection.method: causal`")
+        if "dose_response" not in data:
+            problems.append("missing key `dose_response` (k list and band_draws)")
     out["alpha"] = _sub_number(rnd, "random", "alpha", problems, low=0.0, high=1.0)
-    dose = check_keys(data.get("dose_response"), "dose_response", ("k", "band_draws"), (), problems) \
+    dose_keys = (("k",), ("band_draws",)) if causal else (("k", "band_draws"), ())
+    dose = check_keys(data.get("dose_response"), "dose_response", *dose_keys, problems) \
         if "dose_response" in data else {}
-    out["dose_k"] = _int_list(dose.get("k"), "dose_response.k", problems) if dose else ()
+    out["dose_k"] = _int_list(dose.get("k"), "dose_response.k", problems) if dose else \
+        ((out["k"],) if causal and out["k"] else ())
     out["band_draws"] = _sub_number(dose, "dose_response", "band_draws", problems, low=2, high=1e6,
-                                    closed_low=True, integer=True)
+                                    closed_low=True, integer=True) if dose and "band_draws" in dose else 0
     if out["dose_k"] and out["k"] is not None and out["k"] not in out["dose_k"]:
         problems.append(f"`dose_response.k` must include the tested `k` ({out['k']}), got {list(out['dose_k'])}")
     if out["dose_k"] and list(out["dose_k"]) != sorted(set(out["dose_k"])):
@@ -190,8 +303,8 @@ def _parse_localization(data: dict, problems: list[str]) -> dict:
     out["side"] = field_choice(data.get("side"), "side", SIDES, problems)
     out["site"] = field_choice(data.get("site"), "site", TRACE_SITES, problems)
     out["position"] = field_choice(data.get("position"), "position", TRACE_POSITIONS, problems)
-    cor = check_keys(data.get("corruption"), "corruption", ("method", "factor", "samples"), (), problems) \
-        if "corruption" in data else {}
+    cor = check_keys(data.get("corruption"), "corruption", ("method", "factor", "samples"), ("after_layer",),
+                     problems) if "corruption" in data else {}
     method = cor.get("method") if cor else None
     if cor and method != "noise":
         problems.append(f"`corruption.method` must be noise (replacement is the control), got {shown(method)}")
@@ -199,8 +312,30 @@ def _parse_localization(data: dict, problems: list[str]) -> dict:
     out["noise_factor"] = _sub_number(cor, "corruption", "factor", problems, low=0.0, high=1e3)
     out["noise_samples"] = _sub_number(cor, "corruption", "samples", problems, low=1, high=1000, closed_low=True,
                                        integer=True)
-    out["max_depth"] = field_number(data, "max_depth", problems, low=0.0, high=1.0, closed_high=True)
-    out["alpha"] = field_number(data, "alpha", problems, low=0.0, high=1.0)
+    out["noise_after"] = _sub_number(cor, "corruption", "after_layer", problems, low=0, high=1000, closed_low=True,
+                                     integer=True) if cor and "after_layer" in cor else 0
+    criteria = field_choice(data.get("criteria", "study"), "criteria", LOCALIZATION_CRITERIA, problems)
+    out["criteria"] = criteria or "study"
+    for key in ("max_depth", "alpha") if criteria == "study" else ("depth_interval",) if criteria == "rome" else ():
+        if key not in data:
+            problems.append(f"missing key `{key}` (needed by criteria {criteria})")
+    out["max_depth"] = field_number(data, "max_depth", problems, low=0.0, high=1.0, closed_high=True) \
+        if "max_depth" in data else 0.5
+    out["alpha"] = field_number(data, "alpha", problems, low=0.0, high=1.0) if "alpha" in data else 0.05
+    interval = data.get("depth_interval")
+    out["depth_interval"] = None
+    if interval is not None:
+        if (isinstance(interval, list) and len(interval) == 2 and all(isinstance(v, (int, float))
+                and not isinstance(v, bool) and 0 <= v <= 1 for v in interval) and interval[0] < interval[1]):
+            out["depth_interval"] = (float(interval[0]), float(interval[1]))
+        else:
+            problems.append(f"`depth_interval` must be [low, high] with 0 <= low < high <= 1, got {shown(interval)}")
+    out["window_fraction"] = field_number(data, "window_fraction", problems, low=0.0, high=1.0, closed_high=True) \
+        if "window_fraction" in data else 0.0
+    sever = data.get("sever", False)
+    if not isinstance(sever, bool):
+        problems.append(f"`sever` must be true or false, got {shown(sever)}")
+    out["sever"] = sever is True
     out["min_prompts"] = field_number(data, "min_prompts", problems, low=2, high=1e6, closed_low=True, integer=True)
     heat = check_keys(data.get("heatmaps"), "heatmaps", ("sides", "sites", "positions"), (), problems) \
         if "heatmaps" in data else {}
@@ -254,7 +389,10 @@ def load_intervention_claim(path: str | Path) -> DissociationClaim | Localizatio
     if kind is None and "kind" not in data:
         problems.append(f"missing key `kind`; allowed: {', '.join(KINDS)}")
     # With an unknown kind, only keys no kind allows are reported (not every kind's keys).
-    optional = OPTIONAL_KEYS if kind else OPTIONAL_KEYS + DISSOCIATION_KEYS + LOCALIZATION_KEYS
+    optional = OPTIONAL_KEYS + (DISSOCIATION_OPTIONAL if kind == "double_dissociation" else
+                                LOCALIZATION_OPTIONAL if kind == "recall_localization" else ())
+    if not kind:
+        optional = OPTIONAL_KEYS + DISSOCIATION_KEYS + DISSOCIATION_OPTIONAL + LOCALIZATION_KEYS + LOCALIZATION_OPTIONAL
     check_keys(data, "", COMMON_KEYS + specific, optional, problems)
     fields: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
     if kind == "double_dissociation":

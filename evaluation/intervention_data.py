@@ -7,6 +7,7 @@ InterventionData  : lazily built, computed once per model and task set:
                     - the answer target of each prompt (`fixtures.intervention.answer_metrics`),
                     - the clean run of every measured sequence (metrics, residual stream),
                     - the reference means for mean ablation (disk-cached),
+                    - the user content's token offsets and their position-matched means,
                     - a disk cache for each claim's raw measurements.
 threads           : context manager running torch with `compute_threads()` threads.
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     import os
 
     from fixtures.activations import Activations
-    from fixtures.intervention.ablation import ReferenceMeans
+    from fixtures.intervention.ablation import PositionMeans, ReferenceMeans
     from fixtures.intervention.answer_metrics import AnswerTarget
     from fixtures.intervention.runner import Packed
     from fixtures.intervention.runs import CleanRun
@@ -133,12 +134,50 @@ class InterventionData:
         model = self.model.model
         start = time.perf_counter()
         chosen = [self.targets[0][i] for i in self.measured_rows]
-        packed = pack([list(t.ids) for t in chosen], self.pad_id)
+        # The shared prefix stops before the first content token: content-position ablations
+        # (`content_offsets`) must find every content token in the suffix columns.
+        first_content = min(int(np.argmax(o >= 0)) for o in self.content_offsets)
+        packed = pack([list(t.ids) for t in chosen], self.pad_id, max_prefix=first_content)
         targets = torch.tensor([t.target for t in chosen], dtype=torch.long)
         with threads(), self.progress("clean runs", len(chosen), unit="prompt"):
             run = clean_run(model, packed, targets)
         self.timings["clean run"] = time.perf_counter() - start
         return packed, run, targets.numpy()
+
+    @cached_property
+    def content_offsets(self) -> list[np.ndarray]:
+        """Per measured row, `fixtures.intervention.content.content_offsets` of its sequence
+        (prompt + lead-in): the user content's tokens counted back from its last (-1 elsewhere)."""
+        from fixtures.intervention.content import content_offsets
+        from tasks.formatting import content_token_spans
+
+        chosen = [self.targets[0][i] for i in self.measured_rows]
+        spans = content_token_spans(self.model.tokenizer, [self.prompts[t.row].text for t in chosen],
+                                    self.prompt_format)
+        return [content_offsets(len(t.ids), span) for t, span in zip(chosen, spans)]
+
+    @cached_property
+    def position_means(self) -> PositionMeans:
+        """Position-matched means of the content tokens of every measured prompt (both sides,
+        prompt tokens only; `fixtures.intervention.ablation.position_means`), disk-cached."""
+        import time
+
+        from fixtures.intervention.ablation import PositionMeans, position_means
+
+        chosen = [self.targets[0][i] for i in self.measured_rows]
+        seqs = [list(t.ids[:t.n_prompt]) for t in chosen]
+        offsets = [o[:t.n_prompt] for o, t in zip(self.content_offsets, chosen)]
+
+        def compute() -> dict[str, np.ndarray]:
+            start = time.perf_counter()
+            with threads(), self.progress("position-matched content means", len(seqs), unit="prompt"):
+                means = position_means(self.model.model, seqs, offsets, pad_id=self.pad_id)
+            self.timings["position means"] = time.perf_counter() - start
+            return means.arrays()
+
+        arrays, _ = self.cached("h5_position_means", {"seqs": seqs, "offsets": [o.tolist() for o in offsets]},
+                                compute)
+        return PositionMeans.from_arrays(arrays)
 
     @cached_property
     def clean_top1(self) -> np.ndarray:
