@@ -28,13 +28,14 @@ from evaluation.intervention_claim import (
     LocalizationClaim,
     load_intervention_claim,
 )
+from evaluation.knockout_claim import KnockoutClaim, load_knockout_claim
 from evaluation.pattern_claim import PatternClaim, load_pattern_claim
 from evaluation.result import ClaimResult, InsufficientEvidence, inconclusive_result
 
 if TYPE_CHECKING:
     from fixtures.session import ModelRun, RunSession
 
-AnyClaim = Union[Claim, DissociationClaim, LocalizationClaim, AgreementClaim, PatternClaim]
+AnyClaim = Union[Claim, DissociationClaim, LocalizationClaim, AgreementClaim, PatternClaim, KnockoutClaim]
 SCOPES = ("model", "run")
 
 
@@ -117,6 +118,13 @@ def evaluate_pattern(claim: PatternClaim, run: ModelRun) -> ClaimResult:
     return evaluate(claim, run)
 
 
+def evaluate_knockout(claim: KnockoutClaim, run: ModelRun) -> ClaimResult:
+    """Attention knockout (P3) on one model's plain recall prompts."""
+    from evaluation.knockout_claim import evaluate_knockout as evaluate
+
+    return evaluate(claim, run)
+
+
 def evaluate_agreement(claim: AgreementClaim, session: RunSession) -> ClaimResult:
     """H4 on every ``--model`` of the run plus the models of ``--compare-with`` evidence files.
 
@@ -169,6 +177,8 @@ KINDS: tuple[ClaimKind, ...] = (
               "per-layer profiles agree across models"),
     ClaimKind("attention_pattern", "pattern.yaml", load_pattern_claim, "model", evaluate_pattern,
               "positive controls: heads with a known attention pattern (induction, previous token)"),
+    ClaimKind("attention_knockout", "knockout.yaml", load_knockout_claim, "model", evaluate_knockout,
+              "positive control: blocking last -> subject attention early-to-middle hurts recall (Geva et al.)"),
 )
 
 

@@ -5,7 +5,8 @@ Contents
 trace_items_for       : `fixtures.intervention.tracing.TraceItem` of one side's usable prompts (+ counts).
 localization_stats    : peak layer / depth, early-vs-late test, bootstrap stability of an
                         indirect-effect matrix ``[layers, prompts]``.
-evaluate_localization : H5b -> `ClaimResult`.
+evaluate_localization : H5b -> `ClaimResult` (criteria "study" or "rome").
+(criteria "rome": `evaluation.localization_rome`, plain prompts, windows, depth interval.)
 
 Verdict. The mean indirect effect (IE) of the claim's site at its position, over the side's
 prompts, must peak at normalized depth <= ``max_depth`` *and* each prompt's mean IE over those
@@ -13,6 +14,21 @@ early-to-middle layers must exceed its mean IE over the later layers (one-sided 
 signed-rank, p < alpha), so a flat or noisy curve cannot pass through its arg-max alone. With
 ``controls.replace.must_survive`` the same two criteria must hold under symmetric token
 replacement, or the verdict is "confounded" (the peak belongs to the corruption method).
+Those are the first suite's criteria (``criteria: study``); they count layer 0 as early, and
+with noise on the embeddings restoring MLP0 restores the token's identity, so layer 0 alone
+decided them on SmolLM2 (issue 14).
+
+Criteria "rome" (Meng et al. 2022, as they did it): plain fact-completion prompts generated from
+the fact tables (`tasks.sensitivity.recall_cloze`, the subject opens the prompt and is never
+repeated), kept when the model's greedy next token is the answer's first token; noise added to
+the stream entering ``corruption.after_layer`` (1: block 0 counts as the embedding, so no
+restoration can hand the token's identity back); windows of ``window_fraction x L`` layers;
+``corruption.samples`` noise draws per prompt averaged; the normalized indirect effect
+``(p_restored - p_corrupt) / (p_clean - p_corrupt)`` (means over prompts; the logit difference
+beside it, Zhang & Nanda 2024); the peak's depth with a bootstrap interval over prompts. Verdict:
+"refuted" when the effect at the peak has a bootstrap lower bound <= 0 (nothing is restored) or
+the depth interval lies outside the pre-registered ``depth_interval``; "supported" when it lies
+inside; "inconclusive" when it straddles a bound.
 """
 from __future__ import annotations
 
@@ -101,6 +117,11 @@ def _subsample(items: list, rows: list[int], limit: int, seed: int) -> tuple[lis
 def evaluate_localization(claim: LocalizationClaim, data: InterventionData, *, model: str) -> ClaimResult:
     """Evaluate H5b on one model (see the module docstring)."""
     from fixtures.intervention.tracing import causal_trace, noise_scale
+
+    if claim.criteria == "rome":
+        from evaluation.localization_rome import evaluate_rome
+
+        return evaluate_rome(claim, data, model=model)
 
     sides = list(claim.heatmap_sides)
     traced, counts = {}, {}

@@ -17,7 +17,7 @@ from evaluation.result import ClaimResult
 from report.plots_agreement import AGREEMENT_PLOTS
 from report.plots_components import COMPONENT_PLOTS
 from report.plots_interventions import INTERVENTION_PLOTS
-from report.plots_patterns import PATTERN_PLOTS
+from report.plots_patterns import KNOCKOUT_PLOTS, PATTERN_PLOTS
 
 Plot = Callable[[ClaimResult], "bytes | None"]
 
@@ -26,6 +26,7 @@ PLOTS_BY_KIND: dict[str, tuple[tuple[str, Plot], ...]] = {
     "intervention": INTERVENTION_PLOTS,
     "model_agreement": AGREEMENT_PLOTS,
     "attention_pattern": PATTERN_PLOTS,
+    "attention_knockout": KNOCKOUT_PLOTS,
 }
 
 

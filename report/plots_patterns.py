@@ -39,3 +39,30 @@ def head_score_plot(result: ClaimResult) -> bytes | None:
 
 
 PATTERN_PLOTS = (("Attention score per head (trained vs random weights)", head_score_plot),)
+
+
+def knockout_curve_plot(result: ClaimResult) -> bytes | None:
+    """Relative drop of the answer's probability per window centre (depth), early/late ranges shaded.
+
+    Reads ``trace_depth`` and ``trace_curve:knockout`` [L].
+    """
+    if "trace_curve:knockout" not in result.profiles:
+        return None
+    depth = np.asarray(result.profiles["trace_depth"], dtype=float)
+    curve = np.asarray(result.profiles["trace_curve:knockout"], dtype=float)
+    fig, ax = figure(width=6.0, height=3.0)
+    for key, color in (("early-to-middle", "#1b9e77"), ("late", "#d95f02")):
+        text = str(result.thresholds.get(key, ""))
+        if "[" in text:
+            lo, hi = (float(v) for v in text[text.index("[") + 1:text.index("]")].split(","))
+            ax.axvspan(lo, hi, color=color, alpha=0.12, lw=0, label=f"{key} windows")
+    ax.plot(depth, curve, color="#222222", marker="o", ms=3, lw=1.4, label="mean relative drop")
+    ax.axhline(0, color="0.6", lw=0.7)
+    ax.set_xlabel("normalized depth of the window's centre")
+    ax.set_ylabel("answer probability drop\n(relative to clean)")
+    ax.set_title(f"{result.claim_id} · {result.model}: attention knockout last -> subject", loc="left")
+    ax.legend(fontsize=7, frameon=False)
+    return png(fig)
+
+
+KNOCKOUT_PLOTS = (("Attention knockout: drop per window", knockout_curve_plot),)

@@ -19,6 +19,7 @@ from html import escape
 from typing import Any
 
 from report.fragments import STYLE, badge, control_rows, controls_header, short_figure
+from report.sensitivity import sensitivity_html
 
 #: Verdict categories in the order a sentence names them.
 _ORDER = ("supported", "confounded", "refuted", "inconclusive", "error", "no verdict", "skipped")
@@ -111,6 +112,7 @@ def summary_html(records: Sequence[Mapping[str, Any]], unverdicted: Sequence[Map
         parts.append(_claims_table(records, unverdicted, skipped, href))
     else:
         parts.append('<p class="hx-note">No claim recorded a verdict in this run.</p>')
+    parts.append(sensitivity_html(records))  # positive controls: trained vs random twins ("" if none ran)
     parts += ["<h3>Confound audit: every control, measured against the model</h3>", _audit_table(records)]
     if unverdicted:
         items = "".join(f"<li><code>{escape(e['test'])}</code> ({escape(e['when'])}): "

@@ -7,6 +7,8 @@ ordinary_token_ids    : ids of plain word-like tokens of a tokenizer (no special
 repeated_random       : random tokens repeated once, and the same number of random tokens not
                         repeated (Olsson et al. 2022's induction test), paired by sequence.
 natural_and_shuffled  : natural English text and the same tokens shuffled (previous-token test).
+ClozeFact, recall_cloze : plain fact-completion prompts from the fact tables, the subject at the
+                        start and never repeated, for ROME-style causal tracing (H5b).
 
 Everything is generated in code from a seed and is length-matched by construction: the two
 conditions of a control have the same number of sequences and of tokens, and a shuffled
@@ -137,3 +139,51 @@ def natural_and_shuffled(tokenizer: PreTrainedTokenizerBase, *, n: int, length: 
         shuffled.append(bos + list(shuffle_rng.permutation(ids)))
     return (TokenSequences("natural", np.asarray(natural, dtype=np.int64), len(bos)),
             TokenSequences("shuffled", np.asarray(shuffled, dtype=np.int64), len(bos)))
+
+
+@dataclass(frozen=True)
+class ClozeFact:
+    """One plain recall prompt: ``text`` ends where the `answer` starts; `subject` occurs once."""
+
+    text: str
+    subject: str
+    answer: str
+    relation: str
+
+
+# (table, subject column, answer column, template): the subject opens the sentence (ROME's
+# CounterFact style: "The Eiffel Tower is located in the city of"), so it sits well before the
+# answer and the lead-in never repeats it.
+CLOZE_TEMPLATES: tuple[tuple[str, str, str, str], ...] = (
+    ("landmarks.csv", "landmark", "city", "{} is located in the city of"),
+    ("books.csv", "title", "author", "{} was written by"),
+    ("paintings.csv", "title", "painter", "{} was painted by"),
+    ("cities.csv", "city", "country", "{} is a city in the country of"),
+    ("countries.csv", "country", "capital", "{}'s capital is the city of"),
+    ("countries.csv", "country", "currency", "{}'s official currency is the"),
+)
+
+
+def recall_cloze(*, seed: int) -> list[ClozeFact]:
+    """Every fact of `CLOZE_TEMPLATES` as a `ClozeFact`, in a seeded order (subject without its article).
+
+    Examples
+    --------
+    >>> facts = recall_cloze(seed=0)
+    >>> any(f.text == "The Eiffel Tower is located in the city of" and f.answer == "Paris" for f in facts)
+    True
+    """
+    from tasks.generate import FACTS_DIR, read_fact_table
+
+    facts = []
+    for table, column, answer, template in CLOZE_TEMPLATES:
+        for row in read_fact_table(FACTS_DIR / table, (column, answer)):
+            name, value = row.get(column, ""), row.get(answer, "")
+            if not name or not value:
+                continue
+            text = template.format(name)
+            text = text[0].upper() + text[1:]
+            subject = name[4:] if name.lower().startswith("the ") else name
+            facts.append(ClozeFact(text, subject, value, f"{table}:{answer}"))
+    order = np.random.default_rng([seed, 0xC10]).permutation(len(facts))
+    return [facts[i] for i in order]
