@@ -307,7 +307,9 @@ def test_intervention_claim_files_load_and_problems_are_listed_at_once(tmp_path)
     claims = {load_intervention_claim(c.path).id: load_intervention_claim(c.path)
               for c in discover(["hypotheses"]) if c.kind.name == "intervention"}
     assert claims["H5a"].draws >= 100 and claims["H5a"].k in claims["H5a"].dose_k
-    assert claims["H5b"].site == "mlp" and claims["H5b"].replace_must_survive is True
+    assert claims["H5b"].site == "mlp" and claims["H5b"].criteria == "rome" and claims["H5b"].noise_after == 1
+    study = load_intervention_claim("hypotheses/study_variants/h5b_study_criteria/intervention.yaml")
+    assert study.criteria == "study" and study.replace_must_survive is True and study.noise_after == 0
     bad = tmp_path / "intervention.yaml"
     bad.write_text("id: X\ntitle: t\nstatement: s\nkind: double_dissociation\nreported: {}\n"
                    "selection: {level: layer, claim: h2_heads, train_fraction: 1.5}\nablation: median\n"
