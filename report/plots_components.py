@@ -8,6 +8,8 @@ head_heatmap         : layers x heads effect of the primary feature, specialized
 neuron_fraction_plot : per-layer stacked % of neurons (or heads) specialized: recall / reasoning / mixed.
 depth_profile_plot   : ``profile:<name>`` lines over normalized depth.
 controls_plot        : per-layer counts, the model's line vs the controls' min-max band.
+control_rule_plot    : per control, model - control in the claim's estimand with its interval and
+                       the one-sided bound that decides it (the claim beats it when > 0).
 COMPONENT_PLOTS      : ``(title, function)`` pairs, registered for the "component" kind in `report.plots`.
 
 Each function returns PNG bytes, or None when the profiles it needs are absent: a claim that
@@ -36,6 +38,8 @@ from report.plot_style import (
     side_color,
 )
 
+# control rule: the claim beats the control / the control explains the result
+BEATS, EXPLAINS = "#1b7837", "#e66101"
 # label_code -> (marker, legend label): recall up, reasoning down, mixed a diamond.
 LABEL_MARKERS = {1: ("^", "recall"), 2: ("v", "reasoning"), 3: ("D", "mixed")}
 MAX_HEADS = 128  # wider [L, X] effect arrays are neurons, too wide for a lettered heatmap
@@ -253,12 +257,44 @@ def controls_plot(result: ClaimResult) -> bytes | None:
     return png(fig)
 
 
+def control_rule_plot(result: ClaimResult) -> bytes | None:
+    """Forest plot of the control rule: for each control row with an estimand difference
+    (``extra``: difference, difference_ci_low/high, difference_lower_bound), the difference
+    model - control with its interval, the one-sided lower bound as a tick, and 0; green when
+    the bound is above 0 (the claim beats the control), orange otherwise, grey for the
+    length-matched row (decided by its own rule, shown for its difference)."""
+    rows = [r for r in result.controls
+            if all(isinstance(r.extra.get(k), (int, float)) and np.isfinite(r.extra[k])
+                   for k in ("difference", "difference_ci_low", "difference_ci_high", "difference_lower_bound"))]
+    if not rows:
+        return None
+    fig, ax = figure(width=6.5, height=1.0 + 0.35 * len(rows))
+    y = np.arange(len(rows))[::-1]
+    for yi, row in zip(y, rows):
+        e = row.extra
+        if row.control == "length_matched":
+            colour = CONTROL_BAND
+        else:
+            colour = BEATS if e["difference_lower_bound"] > 0 else EXPLAINS
+        ax.plot([e["difference_ci_low"], e["difference_ci_high"]], [yi, yi], color=colour, lw=2.0)
+        ax.plot(e["difference"], yi, "o", color=colour, ms=4)
+        ax.plot(e["difference_lower_bound"], yi, "|", color="black", ms=10, mew=1.5)
+    ax.axvline(0.0, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(y, [r.name for r in rows], fontsize=7)
+    estimand = rows[0].extra.get("estimand", "estimand")
+    ax.set_xlabel(f"{estimand}: model − control (interval; | one-sided lower bound)")
+    ax.set_title(f"{result.claim_id} · {result.model}: the claim beats a control when | is right of 0",
+                 loc="left")
+    return png(fig)
+
+
 COMPONENT_PLOTS: tuple[tuple[str, Callable[[ClaimResult], bytes | None]], ...] = (
     ("Effect size per layer", layer_effect_plot),
     ("Effect size per head", head_heatmap),
     ("Specialized components per layer", neuron_fraction_plot),
     ("Profile over depth", depth_profile_plot),
     ("Real model vs controls", controls_plot),
+    ("Control rule: model − control in the estimand", control_rule_plot),
 )
 
 

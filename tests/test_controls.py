@@ -295,3 +295,14 @@ def test_a_control_with_an_undefined_estimand_cannot_explain_the_result():
     (row,) = res.controls
     assert row.passed is True and "undefined under this control" in row.detail
     assert res.verdict != "confounded"
+
+
+def test_the_control_rule_plot_draws_rows_with_a_difference_only():
+    from report.plots_components import control_rule_plot
+
+    claim = _claim(random_weights=(0,), permutation=(5, 0.05))
+    provider = FakeProvider({"random-0": NULL})
+    res = evaluate_claim(claim, MAIN, seed=0, model="m", controls=make_controls(provider, TASKS, MAIN, seed=0))
+    assert control_rule_plot(res)[:8] == b"\x89PNG\r\n\x1a\n"
+    res.controls = [row for row in res.controls if row.control == "permutation"]
+    assert control_rule_plot(res) is None
