@@ -140,13 +140,15 @@ def baseline_excess_plot(result: ClaimResult) -> bytes | None:
     rows = [r for r in result.figures.get("pairs") or [] if "excess" in r]
     if not rows:
         return None
-    fig = Figure(figsize=(6.0, 0.9 + 0.32 * len(rows)), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(6.5, 1.1 + 0.32 * len(rows)), dpi=DPI, layout="constrained")
     ax = fig.subplots()
+    reach = 1.0
     for y, r in enumerate(rows):
         value, low, high = (np.nan if r.get(k) is None else float(r[k]) for k in ("excess", "excess_ci_low",
                                                                                  "excess_ci_high"))
         if np.isfinite(low) and np.isfinite(high):
             ax.plot([low, high], [y, y], lw=2.0, color=FEATURE_COLORS[0] if low > 0 else "0.55")
+            reach = max(reach, abs(low), abs(high))
         if np.isfinite(value):
             ax.plot([value], [y], "o", ms=4, color="black")
         else:
@@ -154,11 +156,11 @@ def baseline_excess_plot(result: ClaimResult) -> bytes | None:
     ax.axvline(0, lw=0.8, color="0.6")
     ax.set_yticks(range(len(rows)), [f"{r['kind']}: {r['model_a']} vs {r['model_b']}" for r in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlim(-2.05, 2.05)
+    ax.set_xlim(-1.05 * reach, 1.05 * reach)  # a difference of correlations lies in [-2, 2]
     ax.tick_params(labelsize=7)
     level = result.thresholds.get("ci_level", 0.95)
-    ax.set_xlabel(f"agreement minus {result.thresholds.get('baseline', 'baseline')} agreement "
-                  f"({float(level):.0%} bootstrap interval over pairs)", fontsize=7)
+    ax.set_xlabel(f"agreement minus {result.thresholds.get('baseline', 'baseline')} agreement\n"
+                  f"({float(level):.0%} bootstrap interval over pairs; required: above 0)", fontsize=7)
     ax.spines[["top", "right"]].set_visible(False)
     return png(fig)
 
