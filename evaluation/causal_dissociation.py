@@ -15,7 +15,9 @@ usable prompt is measured once, under the sets chosen without it. Per direction,
 selectivity is the pooled mean drop on the own task minus that on the other task (normalized
 drops, see `evaluation.causal_selection`). Its null: random sets with the same number of
 components per layer as each fold's selected set, drawn in batches until 20 of them reach the
-observed selectivity or 1,000 are drawn (`stats.sequential`, Besag & Clifford 1991). The
+observed selectivity or 1,000 are drawn (`stats.sequential`, Besag & Clifford 1991), or until
+p < alpha is settled whatever further draws would show (curtailment: the reported p is then
+the largest value the full procedure could give, so it stays valid). The
 crossover interaction (recall selectivity of the recall sets plus reasoning selectivity of
 the reasoning sets) minus its mean over random sets gets a percentile interval from a
 hierarchical bootstrap. Supported: both selectivities > 0 with p < alpha, and the interval of
@@ -119,14 +121,16 @@ def _random_matched(components: list, width: int, draws: int, rng: np.random.Gen
 def dissociation_test(bench: AblationBench, level: str, is_recall: np.ndarray, pair_of_row: np.ndarray,
                       fold_pairs: list[np.ndarray], *, k: int, candidates: int, dose_k: tuple[int, ...] = (),
                       exceedances: int = 20, max_draws: int = 1000, batch: int = 20, n_boot: int = 2000,
-                      ci_level: float = 0.95, seed: int = 0, width: int | None = None,
+                      ci_level: float = 0.95, alpha: float | None = None, seed: int = 0, width: int | None = None,
                       atp: np.ndarray | None = None) -> DissociationOutcome:
     """Cross-fitted causal selection and the dissociation test on the bench's prompts.
 
     `pair_of_row` [B] gives each bench prompt's pair; `fold_pairs` the pairs of each fold.
     Raises `evaluation.result.InsufficientEvidence` when a fold selects nothing in a direction.
+    With `alpha`, a direction's null stops as soon as p < alpha is settled (`stats.sequential`).
     """
     from evaluation.result import InsufficientEvidence
+    from stats.sequential import curtail_bound
 
     is_recall = np.asarray(is_recall, dtype=bool)
     folds = []
@@ -170,7 +174,8 @@ def dissociation_test(bench: AblationBench, level: str, is_recall: np.ndarray, p
     hits = {d: 0 for d in DIRECTIONS}
     drawn = {d: 0 for d in DIRECTIONS}
     while True:
-        active = [d for d in DIRECTIONS if hits[d] < exceedances and drawn[d] < max_draws]
+        active = [d for d in DIRECTIONS if hits[d] < exceedances and drawn[d] < max_draws and not (
+            alpha is not None and drawn[d] and curtail_bound(drawn[d], hits[d], exceedances) < alpha)]
         if not active:
             break
         sizes = {d: min(batch, max_draws - drawn[d]) for d in active}
@@ -194,7 +199,7 @@ def dissociation_test(bench: AblationBench, level: str, is_recall: np.ndarray, p
     pvalue, draws, exc, null = {}, {}, {}, {}
     for d in DIRECTIONS:
         res = besag_clifford_pvalue(np.concatenate(streams[d]), observed[d], exceedances=exceedances,
-                                    max_draws=max_draws)
+                                    max_draws=max_draws, alpha=alpha)
         pvalue[d], draws[d], exc[d], null[d] = res.pvalue, res.n_draws, res.n_extreme, res.null
         rand[d] = np.concatenate(rand[d])[:res.n_draws]
     interaction = observed["recall"] + observed["reasoning"]
@@ -270,7 +275,7 @@ def evaluate_causal_dissociation(claim: DissociationClaim, data: InterventionDat
             outcome = dissociation_test(
                 bench, level, is_recall, pair_of_row, fold_pairs, k=claim.k, candidates=claim.selection.candidates,
                 dose_k=claim.dose_k, exceedances=claim.exceedances, max_draws=claim.max_draws, batch=claim.batch,
-                n_boot=claim.bootstrap, ci_level=claim.ci_level, seed=data.seed, width=width)
+                n_boot=claim.bootstrap, ci_level=claim.ci_level, alpha=claim.alpha, seed=data.seed, width=width)
         seconds = time.perf_counter() - start
         record = _record(outcome, level, bench.conditions_run, seconds)
         return {"record": np.frombuffer(json.dumps(record).encode(), dtype=np.uint8).copy(),

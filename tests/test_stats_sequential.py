@@ -119,3 +119,21 @@ def test_a_larger_statistic_never_gets_a_larger_pvalue(seed, a, b):
     p_lo = besag_clifford_pvalue(stream, lo, exceedances=10, max_draws=500).pvalue
     p_hi = besag_clifford_pvalue(stream, hi, exceedances=10, max_draws=500).pvalue
     assert p_hi <= p_lo
+
+
+def test_curtailed_p_is_never_below_the_full_procedures_and_decides_alike():
+    """Curtailing at alpha reports a p at least the uncurtailed one's (so it is valid), with the
+    same decision at alpha, and a statistic no draw reaches stops at 191 draws (h = 10)."""
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        obs = rng.choice([rng.random(), 0.99, 0.999, 1.5])
+        stream = rng.random(1000)
+        full = besag_clifford_pvalue(stream, obs, exceedances=10, max_draws=1000)
+        cut = besag_clifford_pvalue(stream, obs, exceedances=10, max_draws=1000, alpha=0.05)
+        assert cut.pvalue >= full.pvalue and (cut.pvalue < 0.05) == (full.pvalue < 0.05)
+        assert cut.n_draws <= full.n_draws
+    r = besag_clifford_pvalue(np.zeros(1000), 1.0, exceedances=10, max_draws=1000, alpha=0.05)
+    assert r.curtailed and r.n_draws == 191 and r.pvalue == 10 / 201
+    rng = np.random.default_rng(0)
+    s = sequential_pvalue(lambda b: rng.random(b) * 0.5, 1.0, exceedances=10, max_draws=1000, batch=20, alpha=0.05)
+    assert s.curtailed and s.n_draws == 191
