@@ -237,6 +237,26 @@ def _bench(claim: DissociationClaim, data: InterventionData, index: np.ndarray) 
     return bench
 
 
+def _claim_data(claim: DissociationClaim, data: InterventionData) -> InterventionData:
+    """The claim's own task set (``tasks:``, a seeded subsample of ``max_pairs`` pairs) as
+    `InterventionData` on the same model and caches; `data` itself without either key."""
+    if claim.tasks is None and not (claim.max_pairs and data.n_pairs > claim.max_pairs):
+        return data
+    from evaluation.intervention_data import InterventionData
+    from tasks.loader import load_tasks
+
+    taskset = load_tasks(claim.tasks) if claim.tasks is not None else data.taskset
+    if claim.max_pairs and len(taskset.pairs) > claim.max_pairs:
+        keep = np.sort(np.random.default_rng([data.seed, 0x5AB]).choice(len(taskset.pairs), claim.max_pairs,
+                                                                          replace=False))
+        taskset = type(taskset)(name=f"{taskset.name} ({claim.max_pairs} pairs, seed {data.seed})",
+                                pairs=tuple(taskset.pairs[i] for i in keep), labels=taskset.labels,
+                                provenance={"subsample_of": taskset.sha256, "pairs": keep.tolist()})
+    # No captured activations: causal selection reads the model, not H2's statistics.
+    return InterventionData(data.model, taskset, None, prompt_format=data.prompt_format, cache=data.cache,
+                            seed=data.seed, progress=data.show_progress)
+
+
 def evaluate_causal_dissociation(claim: DissociationClaim, data: InterventionData, *, model: str) -> ClaimResult:
     """H5a with causal selection on one model (see the module docstring for the procedure)."""
     import json
@@ -246,6 +266,7 @@ def evaluate_causal_dissociation(claim: DissociationClaim, data: InterventionDat
     from evaluation.intervention_data import InsufficientData, file_sha256, threads
     from evaluation.result import ClaimResult, ControlRow
 
+    data = _claim_data(claim, data)
     n = data.n_pairs
     usable = data.usable
     counts = data.counts()
@@ -265,7 +286,10 @@ def evaluate_causal_dissociation(claim: DissociationClaim, data: InterventionDat
                                    f"({counts})", figures=counts)
     position = {int(r): i for i, r in enumerate(data.measured_rows)}
     index = np.array([position[int(r)] for r in rows])
-    width = data.activations.feature("mlp_mean" if level == "neuron" else "attn_entropy").shape[-1]
+    from fixtures.model.sites import model_layout
+
+    layout = model_layout(data.model.model)
+    width = layout.d_mlp if level == "neuron" else layout.n_heads
 
     def compute() -> dict[str, np.ndarray]:
         start = time.perf_counter()
@@ -362,6 +386,7 @@ def _causal_result(claim, model, record, null, counts, cache_status, data, Claim
         claim_id=claim.id, title=claim.title, statement=claim.statement, level=level, model=model, verdict=verdict,
         message=message, thresholds=claim.thresholds(), figures=figures, comparison=[], profiles=profiles,
         controls=controls, behaviour=behaviour,
-        meta={**data.activations.meta, "seed": data.seed, "claim_file": str(claim.path), "kind": claim.kind,
+        meta={**(data.activations.meta if data.activations is not None else {"tasks": data.taskset.name}),
+              "seed": data.seed, "claim_file": str(claim.path), "kind": claim.kind,
               "timings_s": {k: round(v, 1) for k, v in data.timings.items()}},
         kind="intervention")

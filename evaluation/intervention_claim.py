@@ -40,7 +40,7 @@ TRACE_SITES = ("resid", "mlp", "attn")
 TRACE_POSITIONS = ("subject_last", "last")
 COMMON_KEYS = ("id", "title", "statement", "kind", "reported")
 DISSOCIATION_KEYS = ("selection", "ablation", "metric", "k", "random", "min_prompts")
-DISSOCIATION_OPTIONAL = ("dose_response", "positions", "normalize", "interaction")
+DISSOCIATION_OPTIONAL = ("dose_response", "positions", "normalize", "interaction", "tasks", "max_pairs")
 LOCALIZATION_KEYS = ("side", "site", "position", "corruption", "min_prompts", "heatmaps")
 # criteria "study" (the first suite's: peak depth <= max_depth and early > late, Wilcoxon) needs
 # max_depth and alpha; criteria "rome" (peak depth's bootstrap interval inside a pre-registered
@@ -107,6 +107,8 @@ class DissociationClaim:
     batch: int = 20
     bootstrap: int = 0
     ci_level: float = 0.95
+    tasks: str | None = None
+    max_pairs: int = 0
 
     def thresholds(self) -> dict:
         if self.selection.method == "causal":
@@ -264,6 +266,15 @@ def _parse_dissociation(data: dict, problems: list[str]) -> dict:
         out["bootstrap"] = _sub_number(inter, "interaction", "bootstrap", problems, low=100, high=1e6,
                                        closed_low=True, integer=True) if inter else 2000
         out["ci_level"] = _sub_number(inter, "interaction", "level", problems, low=0.0, high=1.0) if inter else 0.95
+        if "tasks" in data:
+            value = data["tasks"]
+            if not (isinstance(value, str) and value.strip() and len(value) <= 255):
+                problems.append(f"`tasks` must name a built-in task set or a task file, got {shown(value)}")
+            else:
+                out["tasks"] = value
+        if "max_pairs" in data:
+            out["max_pairs"] = field_number(data, "max_pairs", problems, low=8, high=10_000, closed_low=True,
+                                            integer=True)
         if out["metric"] not in (None, "logit_diff"):
             problems.append(f"`metric` must be logit_diff with `selection.method: causal` (AtP differentiates the "
                             f"logit difference), got {shown(out['metric'])}")
@@ -274,7 +285,7 @@ def _parse_dissociation(data: dict, problems: list[str]) -> dict:
                                    integer=True)
         if out["ablation"] == "position_mean":
             problems.append("`ablation: position_mean` needs `selection.method: causal`")
-        for key in ("positions", "normalize", "interaction"):
+        for key in ("positions", "normalize", "interaction", "tasks", "max_pairs"):
             if key in data:
                 problems.append(f"`{key}` is used only with `selection.method: causal`")
         if "dose_response" not in data:
