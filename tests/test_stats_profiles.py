@@ -320,6 +320,19 @@ def test_phase_null_pvalue_is_invariant_to_positive_affine_maps(p1, p2, scale, s
         np.testing.assert_allclose(moved.null_distribution, base.null_distribution, atol=1e-7)
 
 
+@given(p1=seeded_profiles(21, 21), p2=seeded_profiles(21, 21), seed=st.integers(0, 2 ** 32 - 1),
+       null=st.sampled_from(["shuffle", "cyclic_shift"]))
+def test_layer_nulls_are_invariant_to_monotone_maps_when_the_grid_is_the_layers(p1, p2, seed, null):
+    # Nothing is interpolated, Spearman sees only orders and a layer permutation moves values,
+    # not ranks: the whole null distribution, hence p, is unchanged by increasing maps. (The
+    # phase null is not: surrogates are built from values; it is invariant to affine maps.)
+    assume(separated(p1) and separated(p2))
+    base = agreement_test(p1, p2, n_resamples=199, rng=seed, null=null)
+    mapped = agreement_test(np.exp(p1 / 10), p2 ** 3 + p2, n_resamples=199, rng=seed, null=null)
+    np.testing.assert_allclose(mapped.null_distribution, base.null_distribution, atol=1e-9)
+    assert mapped.pvalue == base.pvalue
+
+
 def smooth_pair(rng: np.random.Generator, kind: str, *, shared: bool = False, noise: float = 0.0):
     """Profiles of 24 and 30 layers. Unrelated: independent Gaussian random walks (cumulative
     sums of N(0, 1) steps), or independent Gaussian-process draws over normalized depth
