@@ -182,3 +182,16 @@ def test_sensitivity_section_lists_trained_and_every_twin():
     assert "Sensitivity" in html and html.count("hx-b-refuted") == 2 and "H1" not in html
     from report.summary import summary_html
     assert "Sensitivity" in summary_html([rec, other], [])
+
+
+def test_the_knockout_card_draws_its_curve():
+    from evaluation.result import ClaimResult
+    from report.plots import plots_for
+
+    c = knock_claim()
+    depth = np.linspace(0, 1, 11)
+    result = ClaimResult(claim_id="P3", title="t", statement="s", level="layer", model="m", verdict="supported",
+                         message="m", thresholds=c.thresholds(), kind="attention_knockout",
+                         profiles={"trace_depth": depth, "trace_curve:knockout": np.r_[np.nan, np.linspace(0.5, 0, 10)]})
+    plots = plots_for(result)
+    assert len(plots) == 1 and plots[0][1].startswith(b"\x89PNG")

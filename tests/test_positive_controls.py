@@ -157,3 +157,17 @@ def test_a_bad_pattern_file_lists_every_problem(tmp_path):
     for needle in ("`score`", "`sequences`", "`threshold`", "`random_twins`", "decision.level", "`reported`",
                    "unknown key `extra`", str(path)):
         assert needle in text, needle
+
+
+def test_the_pattern_card_draws_trained_and_twin_heatmaps(tok):
+    from report.plots import plots_for
+
+    c = claim()
+    planted = plant_previous_token_head(build_tiny_model(seed=0))
+    seqs = condition_sequences(c, tok, seed=1)
+    main, contrast = head_scores(planted, c, seqs[0]), head_scores(planted, c, seqs[1])
+    result = pattern_result(c, "tiny", seqs, main, contrast, judge_scores(main, contrast, c, rng=0),
+                            {3: (contrast, contrast)}, seed=0)
+    plots = plots_for(result)
+    assert len(plots) == 1 and plots[0][1].startswith(b"\x89PNG")
+    assert "pattern_scores:random-3" in result.profiles
