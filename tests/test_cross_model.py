@@ -13,6 +13,7 @@ import scipy.stats as ss
 from evaluation.agreement import (
     ModelProfile,
     NotEnoughModelsError,
+    baseline_activations,
     baseline_agreement,
     bootstrap_pairs,
     bundles_from_records,
@@ -397,6 +398,29 @@ def test_shared_length_sensitivity_alone_is_not_agreement(claim):
     assert row["checks"]["threshold"] and row["checks"]["baseline"] is False
     assert row["excess_ci_low"] <= 0 <= row["excess_ci_high"]
     assert result.verdict == "refuted" and "required interval above 0" in result.message
+
+
+def test_baseline_activations_come_from_the_runs_provider(claim):
+    """The baseline is the provider's contrast of the run's own task set, served through the
+    provider (so --correct-only's pair subset applies to it as to the main activations)."""
+    from types import SimpleNamespace
+
+    calls = []
+
+    class Provider:
+        def variant(self, taskset, kind):
+            calls.append(("variant", taskset, kind))
+            return None if taskset == "custom" else f"{taskset}-{kind}"
+
+        def get(self, taskset):
+            calls.append(("get", taskset))
+            return f"acts of {taskset}"
+
+    run = SimpleNamespace(provider=Provider(), taskset="core")
+    assert baseline_activations(claim, run) == "acts of core-recall_filler"
+    assert calls == [("variant", "core", "recall_filler"), ("get", "core-recall_filler")]
+    assert baseline_activations(replace(claim, baseline="none"), run) is None
+    assert baseline_activations(claim, SimpleNamespace(provider=Provider(), taskset="custom")) is None
 
 
 def test_evidence_records_round_trip(claim, tmp_path):
