@@ -21,13 +21,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evaluation.component_claim import Claim
-from evaluation.result import ClaimResult, ComparisonRow, ControlRow, InsufficientEvidence
 from evaluation.estimands import (
     ESTIMAND_NAMES,
     bootstrap_estimands,
     depth_distance,
     estimand_figures,
     estimand_statistic,
+)
+from evaluation.result import (
+    ClaimResult,
+    ComparisonRow,
+    ControlRow,
+    InsufficientEvidence,
 )
 from stats.crossval import pair_folds
 from stats.estimands import BootstrapResult

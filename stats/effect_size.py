@@ -207,8 +207,8 @@ def paired_d(a, b, *, axis: int = 0, nan_policy: str = "propagate") -> EffectSiz
 
 def _d_av_kernel(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = x.shape[0]
-    mx, vx, fx = _column_moments(x)
-    my, vy, fy = _column_moments(y)
+    _, vx, fx = _column_moments(x)
+    _, vy, fy = _column_moments(y)
     md, vd, fd = _column_moments(x - y)
     sx, sy = np.sqrt(vx), np.sqrt(vy)
     s = (sx + sy) / 2.0

@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-
 from scipy import special
 
 from stats._validate import (
@@ -37,8 +36,17 @@ from stats._validate import (
     _validate_rng,
 )
 
-__all__ = ["storey_pi0", "storey_pi1", "component_pvalue", "effect_summary", "bootstrap_indices",
-           "BootstrapResult", "pair_bootstrap", "DifferenceResult", "paired_difference"]
+__all__ = [
+    "BootstrapResult",
+    "DifferenceResult",
+    "bootstrap_indices",
+    "component_pvalue",
+    "effect_summary",
+    "pair_bootstrap",
+    "paired_difference",
+    "storey_pi0",
+    "storey_pi1",
+]
 
 
 def _lambda(value: object) -> float:

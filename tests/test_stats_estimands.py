@@ -108,7 +108,7 @@ def test_pi1_interval_covers_the_planted_share_in_a_simulation():
         a = rng.standard_normal((n, m)) + 0.5 * rng.standard_normal((n, 1))
         b = rng.standard_normal((n, m)) + 0.5 * rng.standard_normal((n, 1))
         a[:, :int(true_pi1 * m)] += 1.5
-        res = pair_bootstrap(n, lambda i: {"pi1": storey_pi1(mann_whitney(a[i], b[i]).pvalue)},
+        res = pair_bootstrap(n, lambda i, a=a, b=b: {"pi1": storey_pi1(mann_whitney(a[i], b[i]).pvalue)},
                              n_boot=100, rng=s)
         low, high = res.interval("pi1")
         hits += low <= true_pi1 <= high
