@@ -303,9 +303,11 @@ def profiles_from_activations(acts: Activations, claims: Mapping[str, Claim] | I
     seed : int, keyword-only
         Folds (as in the per-model run) and, when `rng` is None, the bootstrap draws.
     n_boot : int, keyword-only
-        Bootstrap resamples (0 = none). Cost: n_boot re-analyses of every claim; H3 dominates
-        (measured 0.16 s per replicate for H1+H2+H3 on smollm2's cached activations; expect
-        about 3x on qwen0.5b's 117k neurons).
+        Bootstrap resamples (0 = none). Cost: n_boot re-analyses of every claim, twice with a
+        `baseline`; H3 dominates (measured 0.16 s per replicate for H1+H2+H3 on smollm2's
+        cached activations; expect about 3x on qwen0.5b's 117k neurons). Measured: H4 on
+        smollm2 + qwen0.5b with warm captures, n_boot 100 and the baseline, 6.4 min on the
+        shared 2-core machine.
     rng : int or Generator, optional, keyword-only
     name, architecture : str, optional, keyword-only
         Default ``acts.meta["model"]`` and ``acts.meta["architecture"]`` (else "unknown").
