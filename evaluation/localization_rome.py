@@ -238,7 +238,8 @@ def _rome_result(claim, data, model, arrays, counts, facts, cache_status, sites,
     depth = np.arange(n_layers) / max(n_layers - 1, 1)
     profiles: dict[str, np.ndarray] = {"trace_depth": depth, "trace_curve:noise": main.curve,
                                        "trace_lo:noise": main.curve_lo, "trace_hi:noise": main.curve_hi,
-                                       "trace_curve:logit_diff": ld.curve}
+                                       "trace_curve:logit_diff": ld.curve, "trace_lo:logit_diff": ld.curve_lo,
+                                       "trace_hi:logit_diff": ld.curve_hi}
     total = float(np.mean(arrays["p_clean"] - arrays["p_corrupt"]))
     effect = (arrays["p_restored"] - arrays["p_corrupt"]).mean(axis=-1) / total  # [S, K, L]
     profiles["trace_heatmap:recall"] = effect.reshape(-1, n_layers)
@@ -258,6 +259,6 @@ def _rome_result(claim, data, model, arrays, counts, facts, cache_status, sites,
         profiles=profiles, controls=[],
         behaviour={"traced prompts": {"recall": counts["traced"]}, "known facts": counts["known"]},
         meta={"seed": data.seed, "claim_file": str(claim.path), "kind": claim.kind, "criteria": "rome",
-              "trace_rows": rows, "max_depth": claim.depth_interval[1],
+              "trace_rows": rows, "depth_interval": list(claim.depth_interval),
               "timings_s": {k: round(v, 1) for k, v in data.timings.items()}},
         kind="intervention")

@@ -96,7 +96,8 @@ def trace_curve_plot(result: ClaimResult) -> bytes | None:
     depth = np.asarray(depth, dtype=float)
     fig, ax = figure(width=6.0, height=3.2)
     colors = {"noise": "#222222", "replace": "#d95f02"}
-    labels = {"noise": "Gaussian noise (3 sd)", "replace": "symmetric token replacement"}
+    labels = {"noise": "Gaussian noise (3 sd)", "replace": "symmetric token replacement",
+              "logit_diff": "Gaussian noise, logit difference"}
     for name in curves:
         color = colors.get(name, "#7570b3")
         ax.fill_between(depth, result.profiles[f"trace_lo:{name}"], result.profiles[f"trace_hi:{name}"],
@@ -104,12 +105,17 @@ def trace_curve_plot(result: ClaimResult) -> bytes | None:
         ax.plot(depth, result.profiles[f"trace_curve:{name}"], color=color, marker="o", ms=3, lw=1.4,
                 label=labels.get(name, name))
     max_depth = result.meta.get("max_depth")
-    if max_depth is not None:
+    interval = result.meta.get("depth_interval")  # criteria "rome": a pre-registered two-sided interval
+    if interval is not None:
+        ax.axvspan(float(interval[0]), float(interval[1]), color="#1b9e77", alpha=0.07, lw=0,
+                   label="pre-registered depth interval")
+    elif max_depth is not None:
         ax.axvspan(-0.03, float(max_depth), color="#1b9e77", alpha=0.07, lw=0, label="early-to-middle")
     ax.axhline(0, color="0.6", lw=0.7)
     ax.set_xlim(-0.03, 1.03)
     ax.set_xlabel("normalized depth (0 = first layer, 1 = last)")
-    ax.set_ylabel("indirect effect\n(p restored - p corrupted)")
+    ax.set_ylabel("normalized indirect effect\n(restored - corrupted) / (clean - corrupted)" if interval is not None
+                  else "indirect effect\n(p restored - p corrupted)")
     site = result.thresholds.get("site", "")
     position = result.thresholds.get("position", "")
     ax.set_title(f"{result.claim_id} · {result.model}: {site} @ {position}", loc="left")

@@ -195,3 +195,29 @@ def test_the_knockout_card_draws_its_curve():
                          profiles={"trace_depth": depth, "trace_curve:knockout": np.r_[np.nan, np.linspace(0.5, 0, 10)]})
     plots = plots_for(result)
     assert len(plots) == 1 and plots[0][1].startswith(b"\x89PNG")
+
+
+def test_a_rome_result_carries_its_figures_and_draws_every_plot():
+    from types import SimpleNamespace
+
+    from evaluation.localization_rome import _rome_result
+    from report.plots import plots_for
+
+    claim = load_intervention_claim("hypotheses/h5b_recall_localization/intervention.yaml")
+    rng = np.random.default_rng(0)
+    n_layers, n = 10, 9
+    sites = ("resid", "mlp", "attn") + SEVERED_SITES
+    restored = rng.uniform(0.1, 0.3, size=(len(sites), 2, n_layers, n))
+    restored[:, :, 0] = np.nan
+    restored[1, 0, 3] += 0.5                                  # mlp @ subject_last peaks at depth 1/3
+    arrays = {"p_clean": np.full(n, 0.9), "p_corrupt": np.full(n, 0.1), "ld_clean": np.full(n, 9.0),
+              "ld_corrupt": np.full(n, 1.0), "p_restored": restored, "ld_restored": restored * 10,
+              "noise_scale": np.array([1.0])}
+    counts = {"prompts": 64, "known": 20, "subject_not_found": 0, "traced": n}
+    facts = [SimpleNamespace(text=f"prompt {i}") for i in range(n)]
+    data = SimpleNamespace(seed=0, timings={})
+    result = _rome_result(claim, data, "m", arrays, counts, facts, "miss", sites, 2)
+    assert result.verdict == "supported" and result.figures["peak_layer"] == 3
+    assert result.figures["peak_depth_ci"][0] <= 1 / 3 <= result.figures["peak_depth_ci"][1]
+    assert len(result.meta["trace_rows"]) == result.profiles["trace_heatmap:recall"].shape[0] == 10
+    assert len(plots_for(result)) >= 2                        # the curve and the heatmaps
