@@ -102,7 +102,13 @@ def estimand_difference(claim: Claim, main: Measurement, other: Measurement) -> 
 
 def _difference_extra(claim: Claim, main: Measurement, other: Measurement, diff: DifferenceResult) -> dict:
     name = claim.estimand.measure
-    return {"estimand": name, "model_estimate": main.boot.estimate[name],
+    others = {}
+    for other_name in main.boot.estimate:  # informational: the rule uses `name` only
+        if other_name != name and other_name in other.boot.estimate:
+            d = paired_difference(main.boot, other.boot, other_name, level=claim.estimand.level)
+            others.update({f"{other_name}_difference": d.estimate, f"{other_name}_difference_ci_low": d.low,
+                           f"{other_name}_difference_ci_high": d.high})
+    return {**others, "estimand": name, "model_estimate": main.boot.estimate[name],
             "control_estimate": other.boot.estimate[name], "difference": diff.estimate,
             "difference_ci_low": diff.low, "difference_ci_high": diff.high,
             "difference_lower_bound": diff.lower_bound, "paired_bootstrap": diff.paired,
