@@ -30,9 +30,11 @@ from evaluation.schema import (
 from tasks.errors import shown
 
 FEATURES_BY_LEVEL: dict[str, tuple[str, ...]] = {
-    "layer": ("resid_norm_last", "resid_norm_mean"),
-    "head": ("attn_entropy", "attn_max", "attn_first", "head_write_norm", "head_in_norm"),
-    "neuron": ("mlp_mean", "mlp_last", "mlp_sparsity"),
+    # *_mean pool every token (system prompt, template, BOS: the replication's features);
+    # *_content pool the user content only; *_last / *_subject sit at one aligned position.
+    "layer": ("resid_norm_last", "resid_norm_mean", "resid_norm_content", "resid_norm_subject"),
+    "head": ("attn_entropy", "attn_max", "attn_first", "head_write_norm", "head_in_norm", "attn_content"),
+    "neuron": ("mlp_mean", "mlp_last", "mlp_sparsity", "mlp_content", "mlp_subject"),
 }
 LEVELS = ("layer", "head", "neuron", "depth")
 TESTS = ("mann_whitney", "welch_t", "paired_t", "wilcoxon_paired", "covariate_adjusted")
@@ -52,7 +54,9 @@ OPS: dict[str, Any] = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "
 
 REQUIRED_KEYS = ("id", "title", "statement", "level", "features", "test", "alpha", "correction",
                  "min_effect", "cv", "expect", "reported")
-OPTIONAL_KEYS = ("effect_size", "depth", "controls", "top_k", "notes", "estimand")
+OPTIONAL_KEYS = ("effect_size", "depth", "controls", "top_k", "notes", "estimand", "tasks", "factorial")
+#: `factorial:` keys of a claim on the hops x book design (F1-F3, see `evaluation.factorial`).
+FACTORIAL_KEYS = ("open_tasks", "min_pairs", "correct_only")
 CV_KEYS = ("folds", "min_consistency", "required")
 CV_OPTIONAL_KEYS = ("mode", "alpha", "n_perm", "familywise")
 #: cross_fit (default): select on k-1 folds, confirm on the held-out fold against a permutation
@@ -152,6 +156,21 @@ class Controls:
 
 
 @dataclass(frozen=True)
+class FactorialSpec:
+    """A claim on the factorial design: its own task set is the closed-book hops contrast.
+
+    `open_tasks` names the open-book hops contrast on the same items (side a open-1hop), from
+    which each component's book effect (closed-1hop vs open-1hop) and hops x book interaction
+    are measured; `correct_only` keeps the items answered correctly in both closed-book cells,
+    and fewer than `min_pairs` such items make the claim inconclusive.
+    """
+
+    open_tasks: str
+    min_pairs: int = 40
+    correct_only: bool = True
+
+
+@dataclass(frozen=True)
 class Claim:
     """One research claim, loaded from ``hypotheses/<slug>/claim.yaml``."""
 
@@ -174,6 +193,8 @@ class Claim:
     estimand: EstimandSpec = field(default_factory=EstimandSpec)
     top_k: int = 3
     notes: str = ""
+    tasks: str | None = None
+    factorial: FactorialSpec | None = None
 
     @property
     def component_level(self) -> str:
@@ -264,7 +285,39 @@ def _parse(data: dict, path: Path, problems: list[str]) -> dict:
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 0 <= top_k <= MAX_TOP_K:
         problems.append(f"`top_k` must be an integer in [0, {MAX_TOP_K}], got {shown(top_k)}")
     out["top_k"] = top_k
+    out["tasks"] = _parse_tasks_name(data["tasks"], "tasks", problems) if "tasks" in data else None
+    out["factorial"] = _parse_factorial(data["factorial"], problems) if "factorial" in data else None
+    if out["factorial"] is not None and out["tasks"] is None:
+        problems.append("`factorial` needs `tasks` (the closed-book hops contrast the claim tests)")
     return out
+
+
+def _parse_tasks_name(value: Any, key: str, problems: list[str]) -> str | None:
+    """A built-in task-set name or an existing task file (the claim's own task set)."""
+    from tasks.builtin import BUILTIN_SETS
+
+    if isinstance(value, str) and (value in BUILTIN_SETS or (value.endswith((".yaml", ".yml"))
+                                                               and Path(value).is_file())):
+        return value
+    problems.append(f"`{key}` must be a built-in task set or an existing .yaml task file, got {shown(value)}; "
+                    f"built-in sets: {', '.join(BUILTIN_SETS)}")
+    return None
+
+
+def _parse_factorial(raw: Any, problems: list[str]) -> FactorialSpec | None:
+    spec = check_keys(raw, "factorial", ("open_tasks",), ("min_pairs", "correct_only"), problems)
+    if not spec:
+        return None
+    open_tasks = _parse_tasks_name(spec.get("open_tasks"), "factorial.open_tasks", problems)
+    min_pairs = field_number(spec, "min_pairs", problems, low=2, high=1e6, closed_low=True,
+                             integer=True) if "min_pairs" in spec else 40
+    correct_only = spec.get("correct_only", True)
+    if not isinstance(correct_only, bool):
+        problems.append(f"`factorial.correct_only` must be true or false, got {shown(correct_only)}")
+        return None
+    if open_tasks is None or min_pairs is None:
+        return None
+    return FactorialSpec(open_tasks, int(min_pairs), correct_only)
 
 
 def _parse_cv_extra(cv: dict, problems: list[str]) -> dict:

@@ -85,6 +85,13 @@ def evaluate_component(claim: Claim, run: ModelRun) -> ClaimResult:
     from evaluation.components import evaluate_claim
     from evaluation.controls import make_controls
 
+    if claim.tasks is not None:  # the claim's own task set: activations, behaviour and controls on it
+        from evaluation.factorial import evaluate_factorial_claim
+
+        run = run.session.model_run(run.name, tasks=claim.tasks,
+                                    correct_only=claim.factorial.correct_only if claim.factorial else None)
+        if claim.factorial is not None:
+            return evaluate_factorial_claim(claim, run)
     controls = None
     if run.options.controls:
         controls = run.shared("controls", lambda: make_controls(

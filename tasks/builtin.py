@@ -18,7 +18,14 @@ surface-reasoning-extended     as surface-reasoning, generated for the extended 
 factorial-hops-closed          closed-book one-hop vs two-hop (``tasks.factorial``)
 factorial-book-onehop          one-hop closed-book vs open-book (``tasks.factorial``)
 factorial-study                closed-book one-hop vs open-book two-hop (``tasks.factorial``)
+factorial                      = factorial-hops-closed (every item: >= 200 per cell)
+factorial250-hops-closed       closed-book one-hop vs two-hop on 250 items (F1-F3's set)
+factorial250-hops-open         open-book one-hop vs two-hop on the same 250 items
+factorial250-book-onehop       one-hop closed-book vs open-book on the same 250 items
 =============================  ============================================================
+
+The ``factorial250-*`` sets are one family-stratified subsample (`tasks.factorial.subsample`,
+seed 0) of the factorial: F1-F3 capture ~500 prompts per set instead of ~1,600.
 
 The built-in ``surface-recall`` sets pad by whitespace words (no tokenizer is known at
 import time). For a filler difference measured in a model's own tokens, call
@@ -31,7 +38,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks.factorial import FactorialSet, generate_factorial, named_contrast
+from tasks.factorial import FactorialSet, generate_factorial, named_contrast, subsample
 from tasks.filler import count_words, filler_contrast
 from tasks.generate import generate_extended, generate_surface_reasoning
 from tasks.loader import load_task_file
@@ -56,6 +63,15 @@ def _factorial() -> FactorialSet:
     return generate_factorial(seed=BUILTIN_SEED)
 
 
+#: Items of the factorial's subsample that F1-F3 use (>= 200 per cell before the correctness filter).
+FACTORIAL_SUBSAMPLE = 250
+
+
+@functools.cache
+def _factorial_small() -> FactorialSet:
+    return subsample(_factorial(), FACTORIAL_SUBSAMPLE, seed=BUILTIN_SEED)
+
+
 _BUILDERS: dict[str, tuple[str, Callable[[], TaskSet]]] = {
     "core": ("hand-written recall vs reasoning pairs", _core),
     "extended": ("recall vs reasoning generated from the fact tables",
@@ -76,6 +92,17 @@ _BUILDERS: dict[str, tuple[str, Callable[[], TaskSet]]] = {
                               lambda: named_contrast(_factorial(), "book-onehop")),
     "factorial-study": ("factorial: closed-book one-hop vs open-book two-hop (the study's mix)",
                         lambda: named_contrast(_factorial(), "study")),
+    "factorial": ("factorial: closed-book one-hop vs two-hop, every item (= factorial-hops-closed)",
+                  lambda: named_contrast(_factorial(), "hops-closed")),
+    "factorial250-hops-closed": (
+        f"factorial: closed-book one-hop vs two-hop on {FACTORIAL_SUBSAMPLE} stratified items (F1-F3)",
+        lambda: named_contrast(_factorial_small(), "hops-closed")),
+    "factorial250-hops-open": (
+        f"factorial: open-book one-hop vs two-hop on the same {FACTORIAL_SUBSAMPLE} items",
+        lambda: named_contrast(_factorial_small(), "hops-open")),
+    "factorial250-book-onehop": (
+        f"factorial: one-hop closed-book vs open-book on the same {FACTORIAL_SUBSAMPLE} items",
+        lambda: named_contrast(_factorial_small(), "book-onehop")),
 }
 
 BUILTIN_SETS: dict[str, str] = {name: desc for name, (desc, _) in _BUILDERS.items()}

@@ -9,6 +9,7 @@ FactorialSet       : an immutable, hashed set of items (and the rows left out, w
 generate_factorial : build the set from the fact tables, deterministically from a seed.
 contrast           : two cells of a set as the pipeline's pair `TaskSet`.
 named_contrast     : `contrast` by a name of `CONTRASTS`.
+subsample          : a deterministic, family-stratified subset of n items (cheaper captures).
 length_overlap     : per-cell length ranges and how the cells' ranges overlap.
 
 Why. The study contrasted closed-book one-hop "recall" with open-book two-hop "reasoning",
@@ -355,6 +356,38 @@ def named_contrast(fset: FactorialSet, name: str) -> TaskSet:
     if name not in CONTRASTS:
         raise ValueError(f"`name` must be one of {', '.join(CONTRASTS)}; got {name!r}")
     return contrast(fset, *CONTRASTS[name], name=f"factorial-{name}")
+
+
+def subsample(fset: FactorialSet, n: int, *, seed: int = 0) -> FactorialSet:
+    """`n` items of `fset`, stratified by family (each family keeps its share, largest
+    remainders first), drawn per family with a seeded permutation, in the set's item order.
+
+    A smaller set for the claims' captures (each capture, and each random-weights twin, costs a
+    forward pass per prompt); the same seed gives the same items.
+
+    Examples
+    --------
+    >>> small = subsample(generate_factorial(seed=0), 240)
+    >>> len(small), small.name
+    (240, 'factorial-240')
+    """
+    import numpy as np
+
+    if not 1 <= n <= len(fset):
+        raise ValueError(f"`n` must be between 1 and {len(fset)} (the set's items), got {n!r}")
+    families = sorted({i.family for i in fset.items})
+    sizes = {f: sum(i.family == f for i in fset.items) for f in families}
+    quota = {f: n * sizes[f] / len(fset) for f in families}
+    take = {f: int(quota[f]) for f in families}
+    for f in sorted(families, key=lambda f: (-(quota[f] - take[f]), f))[:n - sum(take.values())]:
+        take[f] += 1
+    keep: set[str] = set()
+    for f in families:
+        ids = [i.id for i in fset.items if i.family == f]
+        order = np.random.default_rng([seed, len(ids), *map(ord, f)]).permutation(len(ids))
+        keep.update(ids[j] for j in order[:take[f]])
+    items = tuple(i for i in fset.items if i.id in keep)
+    return FactorialSet(name=f"{fset.name}-{n}", items=items, seed=fset.seed, excluded=fset.excluded)
 
 
 # ----------------------------------------------------------------------------- lengths
