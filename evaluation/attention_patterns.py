@@ -80,25 +80,41 @@ def judge_scores(main: np.ndarray, contrast: np.ndarray, claim: PatternClaim, *,
             "verdict": "supported" if large_ok and contrast_ok else "refuted"}
 
 
-def _twin_scores(run: ModelRun, claim: PatternClaim, seqs: tuple, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _scores(lazy, claim: PatternClaim, seqs: tuple, run: ModelRun) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of both conditions on `lazy` (the model or a twin), from the disk cache when the same
+    model, score and token ids were measured before (a warm run loads no twin's weights)."""
+    import hashlib
+
+    from fixtures.cache import CacheKey
     from fixtures.progress import step
 
+    ids = hashlib.sha256(seqs[0].ids.tobytes() + b"|" + seqs[1].ids.tobytes()).hexdigest()
+    key = CacheKey(model_identity=lazy.identity, tasks_sha256=ids,
+                   capture={"kind": "attention-pattern", "score": claim.score, "length": claim.length,
+                            "prefix": seqs[0].prefix, **lazy.capture_fields()})
+    hit = run.cache.get(key) if run.cache.enabled else None
+    if hit is not None:
+        return hit[0]["main"], hit[0]["contrast"]
+    with step(f"{claim.id} attention patterns {lazy.name}", enabled=run.progress):
+        main, contrast = head_scores(lazy.model, claim, seqs[0]), head_scores(lazy.model, claim, seqs[1])
+    if run.cache.enabled:
+        run.cache.put(key, {"main": main, "contrast": contrast}, meta={"model": lazy.name, "kind": "attention-pattern"})
+    return main, contrast
+
+
+def _twin_scores(run: ModelRun, claim: PatternClaim, seqs: tuple, seed: int) -> tuple[np.ndarray, np.ndarray]:
     twin = run.model.random_twin(seed)
     try:
-        with step(f"{claim.id} attention patterns {twin.name}", enabled=run.progress):
-            return head_scores(twin.model, claim, seqs[0]), head_scores(twin.model, claim, seqs[1])
+        return _scores(twin, claim, seqs, run)
     finally:
         twin.release()
 
 
 def evaluate_pattern(claim: PatternClaim, run: ModelRun) -> ClaimResult:
     """Evaluate P1/P2 on `run`'s model and, unless ``--no-controls``, its random-weights twins."""
-    from fixtures.progress import step
-
     seed = run.options.seed
     seqs = condition_sequences(claim, run.model.tokenizer, seed=seed)
-    with step(f"{claim.id} attention patterns {run.name}", enabled=run.progress):
-        main, contrast = head_scores(run.model.model, claim, seqs[0]), head_scores(run.model.model, claim, seqs[1])
+    main, contrast = _scores(run.model, claim, seqs, run)
     own = judge_scores(main, contrast, claim, rng=seed)
     twin_seeds = claim.random_twins if run.options.controls else ()
     twins = {s: _twin_scores(run, claim, seqs, s) for s in twin_seeds}

@@ -171,3 +171,33 @@ def test_the_pattern_card_draws_trained_and_twin_heatmaps(tok):
     plots = plots_for(result)
     assert len(plots) == 1 and plots[0][1].startswith(b"\x89PNG")
     assert "pattern_scores:random-3" in result.profiles
+
+
+def test_scores_are_cached_so_a_warm_run_loads_no_twin(tok, tmp_path):
+    from types import SimpleNamespace
+
+    from evaluation.attention_patterns import _scores
+    from fixtures.cache import ActivationCache
+
+    class Lazy:
+        loads = 0
+        identity, name = "tiny-planted-test", "tiny"
+
+        @property
+        def model(self):
+            Lazy.loads += 1
+            return build_tiny_model(seed=0)
+
+        def capture_fields(self):
+            return {"dtype": "float32", "device_kind": "cpu"}
+
+    run = SimpleNamespace(cache=ActivationCache(tmp_path), progress=False)
+    c = claim()
+    seqs = condition_sequences(c, tok, seed=0)
+    first = _scores(Lazy(), c, seqs, run)
+    again = _scores(Lazy(), c, seqs, run)
+    assert Lazy.loads == 2  # two conditions measured once; the second call read the cache
+    np.testing.assert_array_equal(first[0], again[0])
+    other = condition_sequences(c, tok, seed=1)
+    _scores(Lazy(), c, other, run)
+    assert Lazy.loads == 4  # other tokens: a miss
