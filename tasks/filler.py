@@ -5,7 +5,7 @@ Contents
 FILLER_POOL     : neutral sentences (no facts, names, numbers or task words).
 count_words     : a whitespace token counter, the tokenizer-free default.
 pad_prompt      : prefix seeded filler to one prompt until it has a target token count.
-length_matched  : pad the shorter prompt of every pair to the longer one's token count.
+length_matched  : pad both prompts of every pair, from the same pool, to one token count.
 filler_contrast : surface-only control: side `a` vs the same side `a` padded with filler
                   by as many tokens as side `b` is longer (``recall`` vs ``recall-filler``).
 
@@ -249,17 +249,24 @@ def _pad_pair_side(prompt: Prompt, target: int, count_tokens: CountTokens, rng: 
     return dataclasses.replace(prompt, text=text, kind=kind)
 
 
+#: Filler tokens the longer prompt of a pair gets too in `length_matched` (about one sentence).
+BOTH_SIDES_PAD = 8
+
+
 def length_matched(
     taskset: TaskSet,
     count_tokens: CountTokens,
     *,
     seed: int,
     pool: Sequence[str] = FILLER_POOL,
+    both_sides: int = BOTH_SIDES_PAD,
 ) -> TaskSet:
-    """Pad the shorter prompt of each pair so both have the same token count (+/-1).
+    """Pad both prompts of each pair, from the same pool, to the same token count (+/-1).
 
-    In the recall/reasoning sets the shorter side is recall. Labels, ids, answers and
-    categories are unchanged; only prompt texts gain a filler prefix.
+    The target is the longer prompt's count plus `both_sides` tokens: each side carries filler
+    drawn from `pool` (its own sentences and order), so "has filler" is not itself a difference
+    between the sides, as it was when only the shorter side was padded. Labels, ids, answers
+    and categories are unchanged; only prompt texts gain a filler prefix.
 
     Parameters
     ----------
@@ -271,14 +278,17 @@ def length_matched(
     seed : int
         Filler choice; recorded in ``provenance["seed"]``.
     pool : sequence of str
-        Filler sentences (default `FILLER_POOL`).
+        Filler sentences (default `FILLER_POOL`), the one pool of both sides.
+    both_sides : int
+        Tokens of filler the longer side gets (>= 0; 0 pads the shorter side only).
 
     Returns
     -------
     TaskSet
         Named ``"<name>-length-matched"``. ``provenance`` holds ``seed``, ``base_sha256``,
-        ``token_counts`` (achieved ``(a, b)`` per pair), ``original_token_counts`` and
-        ``padded_side`` (``"a"``, ``"b"`` or ``""`` per pair).
+        ``token_counts`` (achieved ``(a, b)`` per pair), ``original_token_counts``,
+        ``padded_side`` (``"ab"``, ``"a"``, ``"b"`` or ``""`` per pair), ``both_sides`` and the
+        base set's ``subjects`` where it has them.
 
     Raises
     ------
@@ -292,24 +302,33 @@ def length_matched(
     >>> all(abs(a - b) <= 1 for a, b in m.provenance["token_counts"])
     True
     """
+    if isinstance(both_sides, bool) or not isinstance(both_sides, int) or both_sides < 0:
+        raise ValueError(f"`both_sides` must be an integer >= 0, got {both_sides!r}")
     pairs: list[TaskPair] = []
     padded: list[str] = []
     original = taskset.token_counts(count_tokens)
     for pair, (na, nb) in zip(taskset.pairs, original):
-        rng = item_rng(seed, pair.id, stream="length-matched")
+        target = max(na, nb) + both_sides
         a, b, side = pair.a, pair.b, ""
-        if nb - na > 1:
-            a, side = _pad_pair_side(a, nb, count_tokens, rng, pool, pair.id, a.kind), "a"
-        elif na - nb > 1:
-            b, side = _pad_pair_side(b, na, count_tokens, rng, pool, pair.id, b.kind), "b"
+        # One stream per side: the two prompts draw their own sentences from the same pool.
+        if target - na > 1:
+            rng = item_rng(seed, pair.id, stream="length-matched")
+            a, side = _pad_pair_side(a, target, count_tokens, rng, pool, pair.id, a.kind), "a"
+        target_b = count_tokens(a.text) if side else target  # b meets a's achieved count: |a - b| <= 1
+        if target_b - nb > 1:
+            rng = item_rng(seed, pair.id, stream="length-matched-b")
+            b, side = _pad_pair_side(b, target_b, count_tokens, rng, pool, pair.id, b.kind), side + "b"
         pairs.append(dataclasses.replace(pair, a=a, b=b))
         padded.append(side)
     result = TaskSet(name=f"{taskset.name}-length-matched", pairs=tuple(pairs), labels=taskset.labels)
-    return dataclasses.replace(result, provenance={
+    provenance = {
         "transform": "length_matched", "base": taskset.name, "base_sha256": taskset.sha256,
-        "seed": seed, "tolerance": 1, "padded_side": tuple(padded),
+        "seed": seed, "tolerance": 1, "padded_side": tuple(padded), "both_sides": both_sides,
         "original_token_counts": original, "token_counts": result.token_counts(count_tokens),
-    })
+    }
+    if taskset.provenance.get("subjects"):  # subject features of the padded prompts
+        provenance["subjects"] = taskset.provenance["subjects"]
+    return dataclasses.replace(result, provenance=provenance)
 
 
 def filler_contrast(
@@ -344,8 +363,11 @@ def filler_contrast(
         pairs.append(TaskPair(pair.id, pair.category, a, b))
     result = TaskSet(name=name or f"{taskset.name}-{filler_label}", pairs=tuple(pairs),
                      labels=(label, filler_label))
-    return dataclasses.replace(result, provenance={
+    provenance = {
         "transform": "filler_contrast", "base": taskset.name, "base_sha256": taskset.sha256,
         "seed": seed, "tolerance": 1, "original_token_counts": original,
         "token_counts": result.token_counts(count_tokens),
-    })
+    }
+    if taskset.provenance.get("subjects"):
+        provenance["subjects"] = taskset.provenance["subjects"]
+    return dataclasses.replace(result, provenance=provenance)

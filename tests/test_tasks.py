@@ -37,7 +37,7 @@ from tasks import (
     load_tasks,
     resolve_prompt_format,
 )
-from tasks.filler import pad_prompt
+from tasks.filler import BOTH_SIDES_PAD, pad_prompt
 from tasks.generate import FACTS_DIR, generate_extended, main, read_fact_table
 from tasks.templates import RELATIONS
 
@@ -426,10 +426,38 @@ def test_length_matched_within_one_token(name, counter, request):
     assert counts == matched.provenance["token_counts"]
     assert matched.provenance["seed"] == 0 and matched.provenance["base_sha256"] == base.sha256
     assert (matched.ids, matched.categories, matched.labels) == (base.ids, base.categories, base.labels)
-    for m, b, side in zip(matched, base, matched.provenance["padded_side"]):
-        assert side == "a", "the recall side is the shorter one in the built-in sets"
-        assert m.b == b.b and m.a.answer == b.a.answer and m.a.kind == "recall"
-        assert m.a.text.endswith(" " + b.a.text)
+    assert matched.provenance["both_sides"] == BOTH_SIDES_PAD
+    for m, b, side, (na, nb) in zip(matched, base, matched.provenance["padded_side"],
+                                    matched.provenance["original_token_counts"]):
+        assert side == "ab", "both sides carry filler"
+        assert m.a.answer == b.a.answer and m.b.answer == b.b.answer and m.a.kind == "recall"
+        assert m.a.text.endswith(" " + b.a.text) and m.b.text.endswith(" " + b.b.text)
+        # Both reach the longer side's count plus the shared pad.
+        assert abs(count(m.a.text) - (max(na, nb) + BOTH_SIDES_PAD)) <= 1
+
+
+def test_both_sides_draw_filler_from_the_same_pool(bpe_count):
+    base = load_tasks("extended")
+    matched = length_matched(base, bpe_count, seed=0)
+    sentences = {"a": Counter(), "b": Counter()}
+    for m, b in zip(matched, base):
+        for side in "ab":
+            filler = getattr(m, side).text[: -len(getattr(b, side).text)]
+            sentences[side].update(x for x in FILLER_POOL if x in filler)
+    # The same pool on both sides, each side drawing its own, varied sentences. (The longer
+    # side's smaller pad fits shorter sentences more often: the pool's short ones recur there.)
+    assert len(sentences["b"]) >= 10 and len(set(sentences["a"]) & set(sentences["b"])) >= 10
+    assert max(sentences["b"].values()) <= 0.15 * len(base)
+    assert sum(m.a.text[:30] == m.b.text[:30] for m in matched) < 0.1 * len(base)
+
+
+def test_both_sides_zero_pads_only_the_shorter_side():
+    core = load_tasks("core")
+    matched = length_matched(core, count_words, seed=0, both_sides=0)
+    assert set(matched.provenance["padded_side"]) <= {"a", ""}
+    assert all(m.b == b.b for m, b in zip(matched, core))
+    with pytest.raises(ValueError, match="`both_sides`"):
+        length_matched(core, count_words, seed=0, both_sides=-1)
 
 
 @pytest.mark.parametrize("counter", COUNTERS)
@@ -458,7 +486,7 @@ def test_length_matching_pads_whichever_side_is_shorter():
     swapped = TaskSet("swapped", tuple(
         TaskPair(p.id, p.category, dataclasses.replace(p.b, kind="x"), dataclasses.replace(p.a, kind="y"))
         for p in core), labels=("x", "y"))
-    matched = length_matched(swapped, count_words, seed=0)
+    matched = length_matched(swapped, count_words, seed=0, both_sides=0)
     assert set(matched.provenance["padded_side"]) == {"b"}
     assert all(abs(a - b) <= 1 for a, b in matched.token_counts(count_words))
 
