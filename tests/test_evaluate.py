@@ -203,3 +203,24 @@ def test_cross_fit_is_the_default_meaning_of_cv(acts):
     assert res.figures["cv_mode"] == "cross_fit" and res.thresholds["cv_mode"] == "cross_fit"
     assert res.figures["recall_layers"] == [0, 1] and res.figures["reasoning_layers"] == [5]
     assert base.cv.mode == "study_consistency"  # the replication keeps the study's filter
+
+
+def test_estimands_are_composed_from_the_per_feature_results(acts):
+    """pi1 is Storey's estimate on one Bonferroni p-value per component over its features, the
+    effect summaries use each component's largest |effect|; the resamples are a function of the
+    seed and the pairs (the model and a control on the same pairs share them)."""
+    from evaluation.estimands import bootstrap_estimands
+    from stats.estimands import storey_pi1
+
+    claim = _claim("h2_heads")
+    analysis = analyse_components(claim, acts, seed=0)
+    p = np.stack([r.pvalue.ravel() for r in analysis.features.values()])
+    largest = np.max(np.abs(np.stack([r.effect.ravel() for r in analysis.features.values()])), axis=0)
+    boot = bootstrap_estimands(claim, acts, seed=0, n_boot=20)
+    assert boot.estimate["pi1"] == pytest.approx(float(storey_pi1(np.minimum(1, 3 * p.min(axis=0)))))
+    assert boot.estimate["median_abs_effect"] == pytest.approx(float(np.median(largest)), rel=1e-6)
+    assert boot.estimate["share_large_effect"] == pytest.approx(float(np.mean(largest >= claim.min_effect)))
+    again = bootstrap_estimands(claim, _acts(seed=7), seed=0, n_boot=20)
+    np.testing.assert_array_equal(boot.indices, again.indices)
+    other = bootstrap_estimands(claim, acts, seed=0, n_boot=20, stream=1)
+    assert not np.array_equal(boot.indices, other.indices)
