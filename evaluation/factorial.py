@@ -236,4 +236,23 @@ def evaluate_factorial_claim(claim: Claim, run) -> ClaimResult:
     if "main" not in seen or result.verdict == "inconclusive":
         return result
     opened = open_run.all_activations
+    result.figures["length_overlap"] = cell_lengths(run.all_activations, opened)
     return with_factorial(result, claim, acts, seen["main"], opened)
+
+
+def cell_lengths(closed: Activations, opened: Activations) -> dict:
+    """Per cell, the user-content length in the model's tokens (min, median, max), and the range
+    all four cells share with the share of prompts inside it (every item, before any filter)."""
+    counts = {}
+    for acts in (closed, opened):
+        n = acts.n_pairs
+        x = np.asarray(acts.feature("n_content_tokens"))
+        for side, label in enumerate(acts.labels):
+            counts[label] = x[side * n:(side + 1) * n]
+    cells = {k: {"min": int(v.min()), "median": float(np.median(v)), "max": int(v.max())} for k, v in counts.items()}
+    low = max(int(v.min()) for v in counts.values())
+    high = min(int(v.max()) for v in counts.values())
+    every = np.concatenate(list(counts.values()))
+    share = float(((every >= low) & (every <= high)).mean()) if low <= high else 0.0
+    return {"unit": "content tokens", "cells": cells, "common_low": low, "common_high": high,
+            "share_in_common_range": share}

@@ -91,13 +91,23 @@ def evaluate_component(claim: Claim, run: ModelRun) -> ClaimResult:
         run = run.session.model_run(run.name, tasks=claim.tasks,
                                     correct_only=claim.factorial.correct_only if claim.factorial else None)
         if claim.factorial is not None:
-            return evaluate_factorial_claim(claim, run)
+            return with_power(claim, evaluate_factorial_claim(claim, run))
     controls = None
     if run.options.controls:
         controls = run.shared("controls", lambda: make_controls(
             run.provider, run.taskset, run.activations, seed=run.options.seed, cache=run.cache))
-    return evaluate_claim(claim, run.activations, behaviour=run.behaviour, seed=run.options.seed,
-                          model=run.name, controls=controls)
+    return with_power(claim, evaluate_claim(claim, run.activations, behaviour=run.behaviour,
+                                            seed=run.options.seed, model=run.name, controls=controls))
+
+
+def with_power(claim: Claim, result: ClaimResult) -> ClaimResult:
+    """`result` with its power table (`evaluation.power`) in ``figures["power_table"]``."""
+    from evaluation.power import power_figures
+
+    n_pairs, total = result.figures.get("n_pairs"), result.figures.get("total")
+    if isinstance(n_pairs, int) and isinstance(total, int):
+        result.figures = {**result.figures, "power_table": power_figures(claim, n_pairs, total)}
+    return result
 
 
 def evaluate_intervention(claim: DissociationClaim | LocalizationClaim, run: ModelRun) -> ClaimResult:

@@ -57,4 +57,8 @@ def card_html(result: ClaimResult, record: dict, *, warn: Callable[[str], None] 
             continue
         if png is not None:
             plots.append((title, png, None))
-    return claim_html(result, record, plots, csv_href=csv_href)
+    html = claim_html(result, record, plots, csv_href=csv_href)
+    from report.factorial_tables import extra_tables_html
+
+    tables = extra_tables_html(record)  # per-cell behaviour, lengths, power: inside the card
+    return html[:-len("</div>")] + tables + "</div>" if tables and html.endswith("</div>") else html
