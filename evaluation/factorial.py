@@ -181,7 +181,8 @@ def with_factorial(result: ClaimResult, claim: Claim, main_acts: Activations, ma
 
 
 def cell_behaviour(closed_run, open_run) -> dict[str, dict]:
-    """Greedy accuracy and counts of the four cells (from the two hops contrasts' behaviour)."""
+    """Greedy accuracy and counts of the four cells (from the two hops contrasts' behaviour), and
+    the expected answer's teacher-forced log-probability (mean and median over items)."""
     out = {}
     for run in (closed_run, open_run):
         beh = run.behaviour
@@ -189,7 +190,9 @@ def cell_behaviour(closed_run, open_run) -> dict[str, dict]:
         for label in beh.labels:
             out[label] = {"accuracy": summary["accuracy"][label], "n_correct": summary["n_correct"][label],
                           "n_items": summary["n_pairs"]}
-        logp = getattr(beh, "answer_logprob", None)
+        from fixtures.behaviour import get_answer_logprobs
+
+        logp = get_answer_logprobs(run.taskset, run.model, prompt_format=run.prompt_format, cache=run.cache)
         if logp is not None:
             n = beh.n_pairs
             for side, label in enumerate(beh.labels):

@@ -145,3 +145,24 @@ def test_card_tables_and_plot_render_from_a_record():
     assert "data:image/png;base64," in html
     assert factorial_plot({}) is None
     assert extra_tables_html({"figures": {}}) == ""
+
+
+def test_answer_logprobs_equal_one_by_one_log_softmax():
+    import torch
+
+    from fixtures.behaviour import answer_logprobs
+    from fixtures.model.tiny import build_tiny_model, build_tiny_tokenizer
+
+    model, tok = build_tiny_model(seed=1), build_tiny_tokenizer()
+    texts = ["Who wrote Hamlet?", "What is the capital of Peru? Answer:", "Hi"]
+    answers = ["Shakespeare", "Lima", "Hello there"]
+    got = answer_logprobs(model, tok, texts, answers, add_special_tokens=True, leading_space=True, batch_size=2)
+    for text, answer, value in zip(texts, answers, got):
+        prompt = tok(text)["input_ids"]
+        target = tok(" " + answer, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(torch.tensor([prompt + target])).logits[0].double()
+        logp = torch.log_softmax(logits, -1)
+        ref = sum(float(logp[len(prompt) - 1 + j, t]) for j, t in enumerate(target))
+        assert value == pytest.approx(ref, abs=1e-4)
+    assert np.all(got < 0)
