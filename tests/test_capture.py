@@ -403,3 +403,17 @@ def test_a_span_outside_its_prompt_is_an_error(tiny):
         capture_activations(model, tok, ["Hi"], content_spans=[(0, 9)], progress=False)
     with pytest.raises(ValueError, match="has 1 entries for 2 prompts"):
         capture_activations(model, tok, ["Hi", "Ho"], subject_spans=[(0, 1)], progress=False)
+
+
+def test_prompt_subjects_come_from_provenance_or_the_fact_tables():
+    from fixtures.activations import prompt_subjects
+    from tasks.filler import count_words, length_matched
+    from tasks.loader import load_tasks
+
+    fact = load_tasks("factorial250-hops-closed")
+    subjects = prompt_subjects(fact)
+    assert len(subjects) == 2 * len(fact.pairs) and all(subjects)
+    assert subjects[0] == fact.provenance["subjects"][fact.pairs[0].id] == subjects[len(fact.pairs)]
+    assert prompt_subjects(length_matched(fact, count_words, seed=0)) == subjects  # carried through
+    core = load_tasks("core")
+    assert prompt_subjects(core)[core.ids.index("capital-switzerland")] == "Switzerland"
