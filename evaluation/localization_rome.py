@@ -244,8 +244,9 @@ def _rome_result(claim, data, model, arrays, counts, facts, cache_status, sites,
     effect = (arrays["p_restored"] - arrays["p_corrupt"]).mean(axis=-1) / total  # [S, K, L]
     profiles["trace_heatmap:recall"] = effect.reshape(-1, n_layers)
     rows = [f"{s} @ {k}" for s in sites for k in claim.heatmap_positions]
-    message = (f"{claim.id}: {claim.site} (windows of {window} layers) at {claim.position}, noise after layer "
-               f"{claim.noise_after - 1 if claim.noise_after else 'embedding'}: normalized indirect effect peaks at "
+    entry = f"the stream entering layer {claim.noise_after}" if claim.noise_after else "the embeddings"
+    message = (f"{claim.id}: {claim.site} (windows of {window} layers) at {claim.position}, noise on {entry}: "
+               f"normalized indirect effect peaks at "
                f"layer {main.peak_layer}/{n_layers - 1} (depth {main.peak_depth:.2f}, 95% interval "
                f"[{main.depth_low:.2f}, {main.depth_high:.2f}], NIE {main.peak_nie:.3g}, lower bound "
                f"{main.peak_nie_low:.3g}); required inside [{claim.depth_interval[0]:g}, {claim.depth_interval[1]:g}] "
