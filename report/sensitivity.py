@@ -34,9 +34,9 @@ def sensitivity_html(records: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return ""
     parts = ["<h3>Sensitivity: positive controls on trained and random weights</h3>",
-             '<p class="hx-note">Circuits known to exist in trained models must come out supported on the '
-             "trained model and not on random-weights twins of the same architecture (the twin's verdict "
-             "under the claim's own criteria). The trained model's verdict also requires beating every twin.</p>"]
+             ('<p class="hx-note">Circuits known to exist in trained models must come out supported on the '
+              "trained model and not on random-weights twins of the same architecture (the twin's verdict "
+              "under the claim's own criteria). The trained model's verdict also requires beating every twin.</p>")]
     for model in dict.fromkeys(str(r.get("model")) for r in rows):
         mine = [r for r in rows if str(r.get("model")) == model]
         twins = list(dict.fromkeys(k for r in mine for k in r["figures"]["sensitivity"] if k != "trained"))

@@ -69,13 +69,13 @@ def ordinary_token_ids(tokenizer: PreTrainedTokenizerBase, *, limit: int = 20000
         Fewer than `needed` usable tokens either way.
     """
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
-    vocab = min(int(len(tokenizer)), limit)
+    vocab = min(len(tokenizer), limit)
     words, chars = [], []
     for index in range(vocab):
         if index in special:
             continue
         text = tokenizer.decode([index])
-        word = text[1:] if text.startswith(" ") else text
+        word = text.removeprefix(" ")
         if len(word) >= 2 and word.isascii() and word.isalpha():
             words.append(index)
         elif len(text) == 1 and text.isascii() and text.isprintable() and not text.isspace():

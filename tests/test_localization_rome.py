@@ -4,16 +4,17 @@ forward pass with a blocking mask, the knockout verdict, the claim files and the
 from __future__ import annotations
 
 import doctest
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-import fixtures.intervention.tracing as tracing
 from evaluation.intervention_claim import load_intervention_claim
 from evaluation.knockout_claim import KnockoutClaim, knockout_stats, load_knockout_claim
 from evaluation.localization_rome import rome_stats
 from evaluation.result import InsufficientEvidence
 from evaluation.schema import ClaimFileError
+from fixtures.intervention import tracing
 from fixtures.intervention.knockout import attention_knockout
 from fixtures.intervention.tracing import SEVERED_SITES, TraceItem, causal_trace
 from fixtures.model.tiny import build_tiny_model
@@ -157,7 +158,7 @@ def test_shipped_files_load():
 
 
 def test_bad_localization_and_knockout_files_name_the_problem(tmp_path):
-    text = open("hypotheses/h5b_recall_localization/intervention.yaml").read()
+    text = Path("hypotheses/h5b_recall_localization/intervention.yaml").read_text()
     bad = tmp_path / "h5b" / "intervention.yaml"
     bad.parent.mkdir()
     bad.write_text(text.replace("depth_interval: [0.1, 0.5]", "depth_interval: [0.6, 0.2]"))
@@ -167,7 +168,7 @@ def test_bad_localization_and_knockout_files_name_the_problem(tmp_path):
     with pytest.raises(ClaimFileError, match="missing key `depth_interval`"):
         load_intervention_claim(bad)
     k = tmp_path / "knockout.yaml"
-    k.write_text(open("hypotheses/p3_attention_knockout/knockout.yaml").read().replace(
+    k.write_text(Path("hypotheses/p3_attention_knockout/knockout.yaml").read_text().replace(
         "late_depths: [0.75, 1.0]", "late_depths: [0.3, 1.0]"))
     with pytest.raises(ClaimFileError, match="must end before"):
         load_knockout_claim(k)
