@@ -250,3 +250,24 @@ def test_causal_claim_schema_names_each_problem(tmp_path):
         assert needle in text, needle
     with pytest.raises(ClaimFileError, match="selection.method"):
         load_intervention_claim(_write_claim(tmp_path, **{"selection.method": "vibes"}))
+
+
+def test_claim_task_set_and_pair_cap_make_their_own_data(tmp_path):
+    """`tasks:` / `max_pairs:` give the claim its own InterventionData: a seeded subsample of the
+    claim's task set (the same pairs on every run), on the same model and caches."""
+    from types import SimpleNamespace
+
+    from evaluation.causal_dissociation import _claim_data
+    from evaluation.intervention_claim import load_intervention_claim
+    from evaluation.intervention_data import InterventionData
+    from tasks.loader import load_tasks
+
+    data = InterventionData(SimpleNamespace(name="m"), load_tasks("core"), None, prompt_format="chat",
+                            cache=None, seed=3, progress=False)
+    h5a = load_intervention_claim("hypotheses/h5a_double_dissociation/intervention.yaml")
+    assert _claim_data(h5a, data) is data
+    h5f = load_intervention_claim("hypotheses/h5f_factorial_dissociation/intervention.yaml")
+    first, again = _claim_data(h5f, data), _claim_data(h5f, data)
+    assert first.n_pairs == h5f.max_pairs == 60 and first.taskset.sha256 == again.taskset.sha256
+    full = {p.id for p in load_tasks("factorial-hops-closed").pairs}
+    assert {p.id for p in first.taskset.pairs} <= full and first.model is data.model and first.seed == 3
