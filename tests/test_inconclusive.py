@@ -21,6 +21,7 @@ from evaluation.result import VERDICTS, ClaimResult, InsufficientEvidence, incon
 from report.outcome import RunOutcome
 from report.summary import verdict_lines
 
+pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 CLAIM = SimpleNamespace(id="H9", title="A claim", statement="Something holds.", level="head",
                         path=Path("hypotheses/h9/claim.yaml"))
