@@ -221,7 +221,8 @@ def evaluate_factorial_claim(claim: Claim, run) -> ClaimResult:
         raise InsufficientPairs(
             f"{claim.id}: {n_items} items answered correctly in both closed-book cells "
             f"({'correct-only' if run.correct_only else 'all items'}), fewer than the claim's minimum "
-            f"{spec.min_pairs} (per cell: {counts})")
+            f"{spec.min_pairs} (per cell: {counts})",
+            figures={"cells": cells, "n_items_correct_both": n_items, "min_pairs": spec.min_pairs})
     acts = run.activations
     seen: dict = {}
     runner = None
