@@ -202,6 +202,16 @@ def cell_behaviour(closed_run, open_run) -> dict[str, dict]:
     return out
 
 
+def _power_before_capture(claim: Claim, run, n_items: int) -> dict:
+    """The power table for `n_items` pairs, with the component count read from the model's
+    config figures (the model is loaded already: its greedy answers decided the items)."""
+    from evaluation.power import power_figures
+
+    info = run.model.loaded.info
+    per_layer = {"layer": 1, "head": info["n_heads"], "neuron": info["d_mlp"]}[claim.component_level]
+    return power_figures(claim, n_items, int(info["n_layers"]) * int(per_layer))
+
+
 def evaluate_factorial_claim(claim: Claim, run) -> ClaimResult:
     """F1-F3: the claim on its closed-book hops contrast (`run` is the claim's own `ModelRun`),
     then the book effect and interaction from the open-book contrast on the same items.
@@ -222,7 +232,8 @@ def evaluate_factorial_claim(claim: Claim, run) -> ClaimResult:
             f"{claim.id}: {n_items} items answered correctly in both closed-book cells "
             f"({'correct-only' if run.correct_only else 'all items'}), fewer than the claim's minimum "
             f"{spec.min_pairs} (per cell: {counts})",
-            figures={"cells": cells, "n_items_correct_both": n_items, "min_pairs": spec.min_pairs})
+            figures={"cells": cells, "n_items_correct_both": n_items, "min_pairs": spec.min_pairs,
+                     "power_table": _power_before_capture(claim, run, n_items)})
     acts = run.activations
     seen: dict = {}
     runner = None

@@ -63,6 +63,9 @@ def test_evidence_json_is_well_formed(run):
                 cells = rec["figures"]["cells"]
                 assert set(cells) == {"closed-1hop", "closed-2hop", "open-1hop", "open-2hop"}, cells
                 assert all(c["n_items"] == 250 and 0 <= c["n_correct"] <= 250 for c in cells.values()), cells
+                power = rec["figures"]["power_table"]  # for the items left, on tiny's 4 layers x 4 heads x 128
+                assert power["n_pairs"] == rec["figures"]["n_items_correct_both"]
+                assert power["components_per_feature"] == {"F1": 4, "F2": 16, "F3": 512}[rec["id"]]
             continue
         assert rec["figures"]["total"] > 0 and rec["thresholds"]["alpha"] > 0
         names = {row["control"] for row in rec["controls"]}
