@@ -192,7 +192,8 @@ def cell_behaviour(closed_run, open_run) -> dict[str, dict]:
                           "n_items": summary["n_pairs"]}
         from fixtures.behaviour import get_answer_logprobs
 
-        logp = get_answer_logprobs(run.taskset, run.model, prompt_format=run.prompt_format, cache=run.cache)
+        logp = get_answer_logprobs(run.taskset, run.model, prompt_format=run.prompt_format, cache=run.cache,
+                                   progress=run.progress)
         if logp is not None:
             n = beh.n_pairs
             for side, label in enumerate(beh.labels):
