@@ -58,6 +58,7 @@ class DissociationOutcome:
     interval: tuple[float, float]
     dose: dict = field(default_factory=dict)
     scores: dict = field(default_factory=dict)
+    stages: dict = field(default_factory=dict)  # stage -> {"seconds", "conditions"} (where the time went)
 
 
 def _selectivity(drops: np.ndarray, is_recall: np.ndarray, direction: str) -> np.ndarray:
@@ -137,7 +138,23 @@ def dissociation_test(bench: AblationBench, level: str, is_recall: np.ndarray, p
     for pairs in fold_pairs:
         in_fold = np.isin(pair_of_row, pairs)
         folds.append((np.flatnonzero(~in_fold), np.flatnonzero(in_fold)))
+    import time
+
+    stages: dict[str, dict] = {}
+    count = (lambda: getattr(bench, "conditions_run", 0))
+    clock, done = time.perf_counter(), count()
+
+    def stage(name: str) -> None:
+        nonlocal clock, done
+        now = time.perf_counter()
+        stages[name] = {"seconds": round(now - clock, 2), "conditions": count() - done}
+        clock, done = now, count()
+
+    if atp is None:
+        atp = bench.atp_drops(level)
+        stage("attribution (forward + backward)")
     selections, scores = select_causal(bench, level, is_recall, folds, k=k, candidates=candidates, atp=atp)
+    stage("exact verification of candidates")
     width = width if width is not None else scores["atp"].shape[2]
     empty = [(f, d) for f, s in enumerate(selections) for d in DIRECTIONS if not s.selected[d]]
     if empty:
@@ -166,6 +183,7 @@ def dissociation_test(bench: AblationBench, level: str, is_recall: np.ndarray, p
             dose[d][kk] = float(_selectivity(all_drops[i, j], held_recall, d))
         sel_drops[d] = all_drops[i, ks.index(k)]
     observed = {d: float(_selectivity(sel_drops[d], held_recall, d)) for d in DIRECTIONS}
+    stage("selected sets at every dose k")
     # Sequential null, both directions in the same forward passes while both are undecided.
     rngs = {d: [np.random.default_rng([seed, 0x5E0, i, f]) for f in range(len(selections))]
             for i, d in enumerate(DIRECTIONS)}
@@ -202,11 +220,13 @@ def dissociation_test(bench: AblationBench, level: str, is_recall: np.ndarray, p
                                     max_draws=max_draws, alpha=alpha)
         pvalue[d], draws[d], exc[d], null[d] = res.pvalue, res.n_draws, res.n_extreme, res.null
         rand[d] = np.concatenate(rand[d])[:res.n_draws]
+    stage("sequential random-set null")
     interaction = observed["recall"] + observed["reasoning"]
     excess = interaction - sum(float(null[d].mean()) for d in DIRECTIONS)
     interval = hierarchical_bootstrap(sel_drops, rand, held_recall, n_boot=n_boot, level=ci_level, seed=seed)
+    stage("hierarchical bootstrap")
     return DissociationOutcome(selections, held, held_recall, sel_drops, observed, pvalue, draws, exc, null, rand,
-                               interaction, excess, interval, dose, scores)
+                               interaction, excess, interval, dose, scores, stages)
 
 
 def _name(level: str, comp: tuple[int, int]) -> str:
@@ -305,7 +325,7 @@ def evaluate_causal_dissociation(claim: DissociationClaim, data: InterventionDat
         return {"record": np.frombuffer(json.dumps(record).encode(), dtype=np.uint8).copy(),
                 **{f"null:{d}": outcome.null[d] for d in DIRECTIONS}}
 
-    spec = {"claim": file_sha256(claim.path), "seed": data.seed, "rows": rows.tolist(), "version": 1}
+    spec = {"claim": file_sha256(claim.path), "seed": data.seed, "rows": rows.tolist(), "version": 2}
     try:
         arrays, cache_status = data.cached("h5a_causal", spec, compute)
     except InsufficientData:
@@ -318,7 +338,7 @@ def evaluate_causal_dissociation(claim: DissociationClaim, data: InterventionDat
 
 def _record(o: DissociationOutcome, level: str, conditions: int, seconds: float) -> dict:
     out: dict[str, Any] = {"folds": [_fold_figures(s, level) for s in o.folds], "conditions": conditions,
-                           "seconds": seconds, "heldout_recall": int(o.is_recall.sum()),
+                           "seconds": seconds, "stages": o.stages, "heldout_recall": int(o.is_recall.sum()),
                            "heldout_reasoning": int((~o.is_recall).sum()), "interaction": o.interaction,
                            "excess_interaction": o.excess_interaction, "interval": list(o.interval),
                            "dose": {d: {str(k): v for k, v in o.dose[d].items()} for d in DIRECTIONS}}
@@ -336,7 +356,8 @@ def _causal_result(claim, model, record, null, counts, cache_status, data, Claim
     figures: dict[str, Any] = {"model": model, **counts, "metric": "logit_diff (normalized)", "cache": cache_status,
                                "heldout_recall": record["heldout_recall"],
                                "heldout_reasoning": record["heldout_reasoning"],
-                               "conditions_run": record["conditions"], "folds": record["folds"],
+                               "conditions_run": record["conditions"], "stages": record.get("stages", {}),
+                               "folds": record["folds"],
                                "interaction": record["interaction"], "excess_interaction": record["excess_interaction"],
                                "interaction_interval": record["interval"]}
     profiles: dict[str, np.ndarray] = {}

@@ -18,8 +18,11 @@ Differential effect of a component on some prompts: mean drop on the recall prom
 drop on the reasoning prompts (recall direction) or the reverse (reasoning direction). Within a
 fold, AtP's estimate ranks every component on the fold's *training* prompts; the top
 `candidates` of each direction are ablated exactly, one at a time, and the k with the largest
-verified differential effect above 0 are selected (fewer when fewer are above 0; none: nothing
-selected). The exact single-component ablations run once on every prompt for the union of the
+verified differential effect above 0 *whose own-task drop is also above 0* are selected (fewer
+when fewer qualify; none: nothing selected). The own-task condition was set before any run of
+it, after H5f on smollm2 (session 4) selected two-hop heads whose differential came from
+*raising* the one-hop answer when ablated (own drop 0.10, other drop -0.95): a component the
+other task does better without is not thereby part of this task's circuit. The exact single-component ablations run once on every prompt for the union of the
 folds' candidates, and each fold reads only its own training prompts, so no fold's selection
 sees the prompts it is tested on.
 """
@@ -156,7 +159,8 @@ class FoldSelection:
     atp : dict direction -> float array, AtP differential effect of each candidate
     verified : dict direction -> float array, exact differential effect of each candidate
     verified_own, verified_other : dict direction -> float arrays, the two mean drops behind it
-    selected : dict direction -> list of components (verified order, effect > 0, at most k)
+    selected : dict direction -> list of components (verified order; differential > 0 and own
+        drop > 0; at most k)
     """
 
     train: np.ndarray
@@ -220,6 +224,6 @@ def select_causal(bench: AblationBench, level: str, is_recall: np.ndarray, folds
             atp_d[d] = np.array([sign * differential(atp[train][:, c[0], c[1]], is_recall[train]) for c in fold[d]])
             cand[d] = fold[d]
             ranked = np.argsort(-ver[d], kind="stable")
-            sel[d] = [fold[d][i] for i in ranked if ver[d][i] > 0][:k]
+            sel[d] = [fold[d][i] for i in ranked if ver[d][i] > 0 and own[d][i] > 0][:k]
         out.append(FoldSelection(train, held, cand, atp_d, ver, own, other, sel))
     return out, {"atp": atp, "components": union, "exact": exact}

@@ -271,3 +271,41 @@ def test_claim_task_set_and_pair_cap_make_their_own_data(tmp_path):
     assert first.n_pairs == h5f.max_pairs == 60 and first.taskset.sha256 == again.taskset.sha256
     full = {p.id for p in load_tasks("factorial-hops-closed").pairs}
     assert {p.id for p in first.taskset.pairs} <= full and first.model is data.model and first.seed == 3
+
+
+class _ScriptedBench:
+    """A bench whose single-component drops are given: component (0, u) has drops[u] [prompts]."""
+
+    def __init__(self, drops: np.ndarray, atp: np.ndarray):
+        self._drops, self._atp = drops, atp
+
+    def atp_drops(self, level):
+        return self._atp
+
+    def drops(self, rows, ablations):
+        out = []
+        for a in ablations:
+            (layer, unit), = a.heads
+            out.append(self._drops[unit][rows])
+        return np.array(out)
+
+
+def test_selection_requires_the_component_to_lower_its_own_task():
+    """A 'recall' head whose differential comes only from raising the reasoning answer when
+    ablated (own drop 0, other drop -1: differential +1) is not selected; one that lowers recall
+    (own 0.5, other 0: differential +0.5) is, although its differential is smaller."""
+    from evaluation.causal_selection import select_causal
+
+    n = 6
+    is_recall = np.arange(2 * n) < n
+    side = np.where(is_recall, 1.0, 0.0)
+    drops = np.stack([np.where(is_recall, 0.0, -1.0),   # helps reasoning by its absence
+                      0.5 * side,                      # lowers recall
+                      np.zeros(2 * n)])                # does nothing
+    atp = drops.T[:, None, :]  # [B, L=1, units=3]
+    rows = np.arange(2 * n)
+    (fold,), _ = select_causal(_ScriptedBench(drops, atp), "head", is_recall, [(rows, rows)], k=3, candidates=3)
+    assert fold.verified["recall"][fold.candidates["recall"].index((0, 0))] == pytest.approx(1.0)
+    assert fold.selected["recall"] == [(0, 1)]
+    # Reversed roles: the reasoning direction keeps no component (none lowers reasoning).
+    assert fold.selected["reasoning"] == []
