@@ -72,6 +72,8 @@ def run_model(name: str, tasks: str, seed: int) -> dict:
             results.append(result)
             print(f"  {claim.id}: {time.perf_counter() - step:7.1f} s (incl. shared steps first used)  "
                   f"{result.verdict}: {result.figures.get('key_figure')}", flush=True)
+            for stage, row in result.figures.get("stages", {}).items():
+                print(f"      {stage:<36} {row['seconds']:7.1f} s  {row['conditions']:5d} conditions", flush=True)
         elapsed = time.perf_counter() - total
         for step, seconds in data.timings.items():
             print(f"    {step:<18} {seconds:7.1f} s")

@@ -64,6 +64,9 @@ def test_step_counts_eta_and_units():
     step.update(8)
     assert step.describe(final=True) == "capture m / core: done, 12 batches in 0:10"
     assert Step("convert x", None, "", None, clock=clock).describe() == "convert x: 0:00"
+    open_ended = Step("H5a null", None, "condition", None, clock=clock)
+    open_ended.update(40)
+    assert open_ended.describe() == "H5a null: 40 conditions, 0:00"
     assert format_seconds(3725) == "1:02:05"
 
 
