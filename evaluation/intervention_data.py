@@ -48,17 +48,20 @@ class InsufficientData(InsufficientEvidence):
 
 @contextmanager
 def threads() -> Iterator[int]:
-    """Run the block with `fixtures.intervention.runs.compute_threads()` torch threads."""
+    """Run the block with `fixtures.intervention.runs.compute_threads()` torch threads,
+    re-checked once a minute by the ablation loops (`fixtures.intervention.runs.retune_threads`)."""
     import torch
 
-    from fixtures.intervention.runs import compute_threads
+    from fixtures.intervention.runs import adaptive_threads, compute_threads
 
     before = torch.get_num_threads()
     n = compute_threads()
     torch.set_num_threads(n)
+    adaptive_threads(True)
     try:
         yield n
     finally:
+        adaptive_threads(False)
         torch.set_num_threads(before)
 
 
