@@ -102,3 +102,14 @@ def test_a_claims_run_prints_its_plan_before_the_first_test(pytester, tmp_path):
     out = run.stdout.str()
     assert "plan: tiny (" in out and "1 claim (1 component), activations cached: no" in out
     assert out.index("plan: tiny") < out.index("test_claims.py")
+
+
+def test_pattern_claims_cost_more_until_their_scores_are_cached():
+    claims = [("P1", "attention_pattern"), ("P2", "attention_pattern")]
+    cold = ModelPlan("smollm2", claims, n_params=KNOWN_PARAMS["smollm2"], converted=True)
+    warm = ModelPlan("smollm2", claims, n_params=KNOWN_PARAMS["smollm2"], converted=True,
+                     cache=CacheState(1, 0, {"attention-pattern": 6}))
+    assert estimate_seconds(warm, speed=180.0)[1] < estimate_seconds(cold, speed=180.0)[0]
+    knockout = ModelPlan("smollm2", claims + [("P3", "attention_knockout")], n_params=KNOWN_PARAMS["smollm2"],
+                         converted=True)
+    assert estimate_seconds(knockout, speed=180.0)[0] > estimate_seconds(cold, speed=180.0)[0]
