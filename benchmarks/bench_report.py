@@ -102,7 +102,7 @@ def run(model: str, claims: list[str], timeout: float, convert: bool) -> int:
             rc = proc.wait()
         wall = time.perf_counter() - start
         tests, steps = parse("".join(lines))
-        print(f"\nper claim (setup + call, seconds; the first claim to need a capture or control pays for it)")
+        print("\nper claim (setup + call, seconds; the first claim to need a capture or control pays for it)")
         for test, parts in sorted(tests.items(), key=lambda kv: -sum(kv[1].values())):
             if sum(parts.values()) >= 0.5:
                 name = test.split("::")[-1]

@@ -25,12 +25,19 @@ the excess interaction above 0.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evaluation.causal_selection import DIRECTIONS, AblationBench, FoldSelection, _as_ablation, select_causal
+from evaluation.causal_selection import (
+    DIRECTIONS,
+    AblationBench,
+    FoldSelection,
+    _as_ablation,
+    select_causal,
+)
 from stats.sequential import besag_clifford_pvalue
 
 if TYPE_CHECKING:
@@ -138,8 +145,6 @@ def dissociation_test(bench: AblationBench, level: str, is_recall: np.ndarray, p
     for pairs in fold_pairs:
         in_fold = np.isin(pair_of_row, pairs)
         folds.append((np.flatnonzero(~in_fold), np.flatnonzero(in_fold)))
-    import time
-
     stages: dict[str, dict] = {}
     count = (lambda: getattr(bench, "conditions_run", 0))
     clock, done = time.perf_counter(), count()
@@ -159,12 +164,11 @@ def dissociation_test(bench: AblationBench, level: str, is_recall: np.ndarray, p
     empty = [(f, d) for f, s in enumerate(selections) for d in DIRECTIONS if not s.selected[d]]
     if empty:
         raise InsufficientEvidence(
-            "nothing selected: no candidate with a verified differential effect above 0 in "
+            "nothing selected: no candidate with a verified differential effect and own-task drop above 0 in "
             + ", ".join(f"fold {f} ({d})" for f, d in empty),
             figures={"folds": [_fold_figures(s, level) for s in selections]})
     held = np.concatenate([s.held for s in selections])
     held_recall = is_recall[held]
-    fold_cols = np.cumsum([0] + [len(s.held) for s in selections])
 
     def pooled(per_fold: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(per_fold, axis=-1)
@@ -280,7 +284,6 @@ def _claim_data(claim: DissociationClaim, data: InterventionData) -> Interventio
 def evaluate_causal_dissociation(claim: DissociationClaim, data: InterventionData, *, model: str) -> ClaimResult:
     """H5a with causal selection on one model (see the module docstring for the procedure)."""
     import json
-    import time
 
     from evaluation.causal_selection import crossfit_folds
     from evaluation.intervention_data import InsufficientData, file_sha256, threads
