@@ -2,10 +2,10 @@
 
 Per model, in one run (every figure is the best of ``--repeats`` interleaved runs):
   1. plain HF forward, one prompt at a time: ``model(**inputs)`` with logits, eager attention;
-  2. plain HF forward with the capture's own batching (`fixtures.capture.plan_batches`, left
+  2. plain HF forward with the capture's own batching (`engine.capture.plan_batches`, left
      padding, explicit position ids, full ``model(...)`` call with logits), eager; for
      reference also SDPA attention and the decoder stack alone (no LM head, no hooks);
-  3. the capture pass, `fixtures.capture.capture_activations`;
+  3. the capture pass, `engine.capture.capture_activations`;
   4. ratios: capture / plain batched (target <= 1.05), capture / plain one-by-one;
   5. the FLOP limit: analytic forward matmul FLOPs of the capture (q, k, v, o projections,
      attention scores and values over the real, unpadded lengths, MLP gate/up/down; no LM
@@ -15,7 +15,7 @@ Per model, in one run (every figure is the best of ``--repeats`` interleaved run
      identity, resolves the prompt format and formats the prompts through the tokenizer memo,
      and reads the activations through `get_activations` from a temporary activation cache
      filled in this run (tokenizer memo included) (the converted
-     model comes from the real `fixtures.model.loading.cache_root()`); target < 3 s wall time.
+     model comes from the real `engine.model.loading.cache_root()`); target < 3 s wall time.
 
 All forwards run under ``torch.inference_mode()`` in float32 on the CPU with ``use_cache=False``
 (as the capture does). Nothing is asserted: the script prints figures, targets and PASS/MISS.
@@ -64,9 +64,9 @@ t0 = time.perf_counter()
 phases = {}
 def mark(name):
     phases[name] = time.perf_counter() - t0
-from fixtures.activations import get_activations
-from fixtures.cache import ActivationCache
-from fixtures.model.lazy import LazyModel
+from engine.activations import get_activations
+from engine.cache import ActivationCache
+from engine.model.lazy import LazyModel
 from tasks.loader import load_tasks
 mark("import suite")
 model = LazyModel(sys.argv[1])
@@ -107,7 +107,7 @@ class Timing:
 
 
 def measure(fn: Callable[[], Any]) -> tuple[Timing, Any]:
-    from fixtures.workers import cpu_seconds, others_cpu_share
+    from engine.cpu_share import cpu_seconds, others_cpu_share
 
     gc.collect()
     since, t0 = cpu_seconds(), time.perf_counter()
@@ -118,7 +118,7 @@ def measure(fn: Callable[[], Any]) -> tuple[Timing, Any]:
 
 def others_share(window: float = 1.0) -> float:
     """Share of all CPUs used by other processes over the next `window` seconds."""
-    from fixtures.workers import cpu_seconds, others_cpu_share
+    from engine.cpu_share import cpu_seconds, others_cpu_share
 
     since = cpu_seconds()
     time.sleep(window)
@@ -246,8 +246,8 @@ class Prepared:
 
 def prepare(loaded: Any, taskset: Any, config: Any) -> Prepared:
     """Formatted prompts, token ids and the capture's batches, as `get_activations` makes them."""
-    from fixtures.activations import prompt_rows
-    from fixtures.capture import plan_batches, tokenize_prompts
+    from engine.activations import prompt_rows
+    from engine.capture import plan_batches, tokenize_prompts
     from tasks.formatting import format_prompt, resolve_prompt_format
 
     tok = loaded.tokenizer
@@ -262,7 +262,7 @@ def prepare(loaded: Any, taskset: Any, config: Any) -> Prepared:
 
 def batched_inputs(prep: Prepared) -> list[dict[str, Any]]:
     """The capture's batches as model inputs: left padding, mask, explicit position ids."""
-    from fixtures.capture import left_pad
+    from engine.capture import left_pad
 
     out = []
     for rows in prep.batches:
@@ -280,7 +280,7 @@ def run_forwards(module: Any, inputs: list[dict[str, Any]]) -> None:
 
 
 class PreloadedModel:
-    """The part of `fixtures.model.lazy.LazyModel` that `get_activations` uses, over a loaded model.
+    """The part of `engine.model.lazy.LazyModel` that `get_activations` uses, over a loaded model.
 
     Lets this script fill the temporary activation cache with the model it already holds,
     under exactly the key a fresh ``LazyModel(alias)`` computes.
@@ -336,11 +336,11 @@ class Runner:
 # ---------------------------------------------------------------- one model
 
 def bench_model(alias: str, taskset: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from fixtures.activations import get_activations
-    from fixtures.cache import ActivationCache
-    from fixtures.capture import CaptureConfig, capture_activations
-    from fixtures.model.lazy import LazyModel
-    from fixtures.model.loading import load_model
+    from engine.activations import get_activations
+    from engine.cache import ActivationCache
+    from engine.capture import CaptureConfig, capture_activations
+    from engine.model.lazy import LazyModel
+    from engine.model.loading import load_model
 
     config = CaptureConfig()
     loaded = load_model(alias, device="cpu", dtype="float32", attn_implementation="eager")

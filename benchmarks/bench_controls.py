@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from fixtures.cache import ActivationCache
-    from fixtures.model.lazy import LazyModel
-    from fixtures.provider import ActivationProvider
+    from engine.cache import ActivationCache
+    from engine.model.lazy import LazyModel
+    from engine.provider import ActivationProvider
     from evaluation.component_claim import load_claim
     from evaluation.controls import make_controls
     from evaluation.components import measure

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from evaluation.component_claim import load_claim
     from evaluation.estimands import bootstrap_estimands
-    from fixtures.activations import Activations
+    from engine.activations import Activations
 
     root = Path(__file__).resolve().parents[1] / "hypotheses"
     for model, (layers, width) in GRIDS.items():

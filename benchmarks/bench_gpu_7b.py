@@ -6,7 +6,7 @@ The study's model is Qwen/Qwen2.5-7B-Instruct (28 layers x 28 heads, 18,944 MLP 
 layer). Its weights cannot be downloaded where this runs, but the suite's cost does not depend
 on the weights' values, only on their shapes: so the model is built in code, with the exact
 sizes of Qwen2.5-7B-Instruct and random weights, through the suite's own loading path
-(`fixtures.model.lazy.LazyModel(<dir>, random_init_seed=0)`, i.e. `load_model` ->
+(`engine.model.lazy.LazyModel(<dir>, random_init_seed=0)`, i.e. `load_model` ->
 `_random_init`), from a local model directory holding a config.json with those sizes and the
 real Qwen2.5 tokenizer (copied from the suite's `qwen0.5b` model into benchmarks/gpu_assets/).
 Every figure the claims compute is meaningless for a random model; this is a timing run.
@@ -229,7 +229,7 @@ def timed(fn: Callable[[], Any], device: str) -> tuple[Any, float]:
 
 def prepare_assets() -> int:
     """Copy the Qwen2.5 tokenizer files of the suite's `qwen0.5b` model into gpu_assets/."""
-    from fixtures.model.loading import ensure_converted, resolve_model
+    from engine.model.loading import ensure_converted, resolve_model
 
     source = ensure_converted(resolve_model("qwen0.5b"))
     TOKENIZER_DIR.mkdir(parents=True, exist_ok=True)
@@ -254,7 +254,7 @@ def write_model_dir(directory: Path, scale: str) -> dict:
             shutil.copy2(TOKENIZER_DIR / name, directory / name)
         tokenizer = "qwen2.5 (benchmarks/gpu_assets/qwen2.5-tokenizer, from the suite's qwen0.5b)"
     else:
-        from fixtures.model.tiny import build_tiny_tokenizer
+        from engine.model.tiny import build_tiny_tokenizer
 
         build_tiny_tokenizer().save_pretrained(str(directory))
         tokenizer = f"FALLBACK tiny byte-level tokenizer (missing assets: {', '.join(missing)})"
@@ -360,7 +360,7 @@ class Bench:
         return {k: v for k, v in info.items() if k != "config"} | {"sizes": c}
 
     def lazy(self, dtype: str):
-        from fixtures.model.lazy import LazyModel
+        from engine.model.lazy import LazyModel
 
         return LazyModel(str(self.model_dir), device=self.device, dtype=dtype, random_init_seed=0,
                          cache_dir=str(self.work / "model-cache"))
@@ -368,8 +368,8 @@ class Bench:
     def step_tasks(self) -> dict:
         import numpy as np
 
-        from fixtures.activations import prompt_rows
-        from fixtures.capture import CaptureConfig, plan_batches, tokenize_prompts
+        from engine.activations import prompt_rows
+        from engine.capture import CaptureConfig, plan_batches, tokenize_prompts
         from tasks.formatting import format_prompt
         from tasks.loader import load_tasks
 
@@ -392,9 +392,9 @@ class Bench:
         """Import everything the steps use (dry run)."""
         import importlib
 
-        modules = ("fixtures.activations", "fixtures.cache", "fixtures.capture", "fixtures.model.lazy",
-                   "fixtures.intervention.ablation", "fixtures.intervention.runner",
-                   "fixtures.intervention.runs", "fixtures.intervention.tracing", "fixtures.behaviour",
+        modules = ("engine.activations", "engine.cache", "engine.capture", "engine.model.lazy",
+                   "engine.intervention.ablation", "engine.intervention.runner",
+                   "engine.intervention.runs", "engine.intervention.tracing", "engine.behaviour",
                    "evaluation.component_claim", "evaluation.components", "evaluation.dissociation",
                    "evaluation.intervention_claim", "tasks.subjects", "stats")
         for name in modules:
@@ -462,10 +462,10 @@ class Bench:
 
     def step_capture(self, dtype: str) -> dict:
         """get_activations with a fresh cache (cold), split into capture and cache write; then warm."""
-        import fixtures.activations as activations_module
-        from fixtures.activations import get_activations
-        from fixtures.cache import ActivationCache
-        from fixtures.capture import capture_activations
+        import engine.activations as activations_module
+        from engine.activations import get_activations
+        from engine.cache import ActivationCache
+        from engine.capture import capture_activations
 
         lazy = self.models[dtype]
         model, tokenizer = lazy.model, lazy.tokenizer
@@ -577,7 +577,7 @@ class Bench:
         reference = self.acts["bfloat16"].arrays
         if not identical:
             # Different weights: compare on the fp32 weights cast to bf16 instead (same weights).
-            from fixtures.capture import capture_activations
+            from engine.capture import capture_activations
 
             print("   bf16 and fp32 loads have DIFFERENT weights: comparing fp32 with the fp32 model cast "
                   "to bf16 (.to(torch.bfloat16))")
@@ -643,8 +643,8 @@ class Bench:
         """Greedy generation as H5 runs it (16 new tokens); target = the first greedy token."""
         import numpy as np
 
-        from fixtures.behaviour import MAX_NEW_TOKENS, greedy_answers
-        from fixtures.capture import tokenize_prompts
+        from engine.behaviour import MAX_NEW_TOKENS, greedy_answers
+        from engine.capture import tokenize_prompts
 
         tokens, t["greedy_generation"] = timed(lambda: greedy_answers(
             lazy.model, lazy.tokenizer, self.texts, max_new_tokens=MAX_NEW_TOKENS, add_special_tokens=False),
@@ -656,7 +656,7 @@ class Bench:
         return targets, ids
 
     def h5_runner_check(self, lazy, t: dict, info: dict) -> None:
-        from fixtures.intervention.runner import check_runner
+        from engine.intervention.runner import check_runner
 
         start = time.perf_counter()
         try:
@@ -671,10 +671,10 @@ class Bench:
     def h5_clean_and_means(self, lazy, ids, targets, t: dict):
         import torch
 
-        from fixtures.cache import ActivationCache
-        from fixtures.intervention.ablation import get_reference_means
-        from fixtures.intervention.runner import pack
-        from fixtures.intervention.runs import clean_run
+        from engine.cache import ActivationCache
+        from engine.intervention.ablation import get_reference_means
+        from engine.intervention.runner import pack
+        from engine.intervention.runs import clean_run
 
         pad_id = lazy.tokenizer.pad_token_id if lazy.tokenizer.pad_token_id is not None else 0
         means, t["reference_means"] = timed(lambda: get_reference_means(
@@ -691,8 +691,8 @@ class Bench:
         """Mean ablation of 8 heads: 1 condition on 76 prompts, then K conditions on H5a's held-out rows."""
         import numpy as np
 
-        from fixtures.intervention.ablation import Ablation
-        from fixtures.intervention.runs import ablation_metrics
+        from engine.intervention.ablation import Ablation
+        from engine.intervention.runs import ablation_metrics
 
         layout = lazy.loaded.info
         n_layers, n_heads, n = layout["n_layers"], layout["n_heads"], self.taskset and len(self.taskset.pairs)
@@ -720,7 +720,7 @@ class Bench:
 
     def h5_tracing(self, lazy, h5b, ids, targets, t: dict, info: dict) -> None:
         """causal_trace (noise, every site x position of the heatmaps) and replace, on a few recall prompts."""
-        from fixtures.intervention.tracing import causal_trace, noise_scale, trace_item
+        from engine.intervention.tracing import causal_trace, noise_scale, trace_item
         from tasks.subjects import find_subject, replacement_pool
 
         tok = lazy.tokenizer
@@ -784,7 +784,7 @@ class Bench:
         import torch
         from transformers import AutoConfig
 
-        from fixtures.model.loading import _random_init
+        from engine.model.loading import _random_init
 
         sizes = {**model_config(self.args.scale), "num_hidden_layers": 1, "vocab_size": 32000,
                  "bos_token_id": None, "eos_token_id": None}

@@ -78,11 +78,11 @@ def _random_bench(n_items: int, n_layers: int, seed: int = 0):
     import torch
 
     from evaluation.causal_selection import AblationBench
-    from fixtures.intervention.ablation import position_means
-    from fixtures.intervention.content import content_offsets
-    from fixtures.intervention.runner import pack
-    from fixtures.intervention.runs import clean_run
-    from fixtures.model.tiny import build_tiny_config, build_tiny_model
+    from engine.intervention.ablation import position_means
+    from engine.intervention.content import content_offsets
+    from engine.intervention.runner import pack
+    from engine.intervention.runs import clean_run
+    from engine.model.tiny import build_tiny_config, build_tiny_model
 
     config = build_tiny_config(num_hidden_layers=n_layers, num_attention_heads=4, num_key_value_heads=4,
                                hidden_size=256, intermediate_size=512, architecture="llama")

@@ -12,7 +12,7 @@ measurement cache *disabled* (a private empty directory), every step H5 computes
 
 Captured activations and greedy answers come from the normal cache (they are H1-H3's, not
 H5's). The machine is shared: the 1-minute load average is printed before and after each
-model, and the torch thread count chosen (`fixtures.intervention.runs.compute_threads`).
+model, and the torch thread count chosen (`engine.intervention.runs.compute_threads`).
 
 Usage: ``python benchmarks/bench_interventions.py [--models smollm2 qwen0.5b] [--tasks core]
 [--seed 0]``
@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def run_model(name: str, tasks: str, seed: int) -> dict:
-    from fixtures.activations import get_activations
-    from fixtures.cache import ActivationCache
-    from fixtures.intervention.runs import compute_threads
-    from fixtures.model.lazy import LazyModel
-    from fixtures.model.loading import cache_root
+    from engine.activations import get_activations
+    from engine.cache import ActivationCache
+    from engine.intervention.runs import compute_threads
+    from engine.model.lazy import LazyModel
+    from engine.model.loading import cache_root
     from evaluation.dissociation import evaluate_dissociation
     from evaluation.localization import evaluate_localization
     from evaluation.discovery import discover

@@ -71,7 +71,7 @@ def parse(log: str) -> tuple[dict[str, dict[str, float]], list[tuple[str, int]]]
 
 
 def run(model: str, claims: list[str], timeout: float, convert: bool) -> int:
-    from fixtures.model.files import cache_root
+    from engine.model.files import cache_root
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-report-"))
     try:

@@ -49,7 +49,7 @@ from stats.profiles import (
 )
 
 if TYPE_CHECKING:
-    from fixtures.activations import Activations
+    from engine.activations import Activations
     from fixtures.session import ModelRun
 
 # evaluate_h4 interpolates over an undefined layer (e.g. a constant feature's NaN d) rather
@@ -298,7 +298,7 @@ def profiles_from_activations(acts: Activations, claims: Mapping[str, Claim] | I
 
     Parameters
     ----------
-    acts : fixtures.activations.Activations
+    acts : engine.activations.Activations
     claims : mapping id -> Claim, or iterable of Claim
     seed : int, keyword-only
         Folds (as in the per-model run) and, when `rng` is None, the bootstrap draws.

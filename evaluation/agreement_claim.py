@@ -46,7 +46,7 @@ DERIVED_PROFILES = ("net_recall", "frac_specialized")
 LABEL_PROFILES = DERIVED_PROFILES + FRACTION_PROFILES
 # A claim's label profiles are functions of the same labels: at most this many per claim.
 MAX_LABEL_PROFILES = 2
-# Surface-only contrasts of the run's task set (`fixtures.provider.ActivationProvider.variant`):
+# Surface-only contrasts of the run's task set (`engine.provider.ActivationProvider.variant`):
 # no task difference, the same length difference. "none" drops the baseline.
 BASELINES = ("recall_filler", "reasoning_reworded", "none")
 # The smallest attainable permutation p is 1/(n+1); 1000 draws also keep its Monte Carlo

@@ -44,7 +44,7 @@ def condition_sequences(claim: PatternClaim, tokenizer, *, seed: int) -> tuple[T
 
 def head_scores(model, claim: PatternClaim, sequences: TokenSequences) -> np.ndarray:
     """The claim's score per sequence, layer and head ``[N, L, H]`` on `sequences`."""
-    from fixtures.patterns import attention_to, induction_keys, previous_keys
+    from engine.patterns import attention_to, induction_keys, previous_keys
 
     if claim.score == "induction":
         keys = induction_keys(half=claim.length, prefix=sequences.prefix)
@@ -85,8 +85,8 @@ def _scores(lazy, claim: PatternClaim, seqs: tuple, run: ModelRun) -> tuple[np.n
     model, score and token ids were measured before (a warm run loads no twin's weights)."""
     import hashlib
 
-    from fixtures.cache import CacheKey
-    from fixtures.progress import step
+    from engine.cache import CacheKey
+    from engine.progress import step
 
     ids = hashlib.sha256(seqs[0].ids.tobytes() + b"|" + seqs[1].ids.tobytes()).hexdigest()
     key = CacheKey(model_identity=lazy.identity, tasks_sha256=ids,

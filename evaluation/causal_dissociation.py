@@ -309,7 +309,7 @@ def evaluate_causal_dissociation(claim: DissociationClaim, data: InterventionDat
                                    f"({counts})", figures=counts)
     position = {int(r): i for i, r in enumerate(data.measured_rows)}
     index = np.array([position[int(r)] for r in rows])
-    from fixtures.model.sites import model_layout
+    from engine.model.sites import model_layout
 
     layout = model_layout(data.model.model)
     width = layout.d_mlp if level == "neuron" else layout.n_heads

@@ -37,9 +37,9 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from fixtures.intervention.ablation import Ablation, PositionMeans
-    from fixtures.intervention.packing import Packed
-    from fixtures.intervention.runs import CleanRun
+    from engine.intervention.ablation import Ablation, PositionMeans
+    from engine.intervention.packing import Packed
+    from engine.intervention.runs import CleanRun
 
 DIRECTIONS = ("recall", "reasoning")
 Component = tuple[int, int]
@@ -53,9 +53,9 @@ class AblationBench:
     ----------
     model : transformers.PreTrainedModel
     seqs : list of token lists, one per measured prompt (prompt + answer lead-in)
-    packed, clean : the packed sequences and their `fixtures.intervention.runs.clean_run`
+    packed, clean : the packed sequences and their `engine.intervention.runs.clean_run`
     targets : int array [B]
-    offsets : list of int arrays (`fixtures.intervention.content.content_offsets`)
+    offsets : list of int arrays (`engine.intervention.content.content_offsets`)
     means : PositionMeans (or ReferenceMeans with ``method != "position_mean"``)
     method : "position_mean", "mean", "resample" or "zero"
     content_only : bool
@@ -90,7 +90,7 @@ class AblationBench:
         return np.maximum(self.clean_ld, self.floor)
 
     def _offsets_tensor(self) -> torch.Tensor:
-        from fixtures.intervention.content import packed_offsets
+        from engine.intervention.content import packed_offsets
 
         if not hasattr(self, "_packed_offsets"):
             self._packed_offsets = packed_offsets(self.packed, self.offsets)
@@ -98,7 +98,7 @@ class AblationBench:
 
     def drops(self, rows: np.ndarray, ablations: list[Ablation]) -> np.ndarray:
         """float [C, len(rows)]: normalized drop of each row under each ablation."""
-        from fixtures.intervention.runs import ablation_metrics
+        from engine.intervention.runs import ablation_metrics
 
         rows = np.asarray(rows)
         if not len(ablations) or not len(rows):
@@ -115,7 +115,7 @@ class AblationBench:
 
     def atp_drops(self, level: str) -> np.ndarray:
         """float [B, L, units]: AtP estimate of each component's normalized drop on every prompt."""
-        from fixtures.intervention.attribution import attribution_effects
+        from engine.intervention.attribution import attribution_effects
 
         effects = attribution_effects(self.model, self.seqs, self.targets, self.offsets, self.means,
                                       levels=(level,), pad_id=self.pad_id)[level]
@@ -174,7 +174,7 @@ class FoldSelection:
 
 
 def _as_ablation(level: str, components: list[Component]) -> Ablation:
-    from fixtures.intervention.ablation import Ablation
+    from engine.intervention.ablation import Ablation
 
     key = "heads" if level == "head" else "neurons"
     return Ablation(**{key: frozenset(components)})

@@ -45,8 +45,8 @@ from stats.specialization import (
 )
 
 if TYPE_CHECKING:
-    from fixtures.activations import Activations
-    from fixtures.behaviour import Behaviour
+    from engine.activations import Activations
+    from engine.behaviour import Behaviour
 
 
 class InsufficientPairs(InsufficientEvidence):
@@ -350,10 +350,10 @@ def evaluate_claim(claim: Claim, acts: Activations, *, seed: int, model: str, be
 
     Parameters
     ----------
-    acts : fixtures.activations.Activations
+    acts : engine.activations.Activations
         Already restricted to the run's pair subset (``--correct-only``) where one applies: the
         subset is made once, where activations are made (`fixtures.session.ModelRun`).
-    behaviour : fixtures.behaviour.Behaviour, optional
+    behaviour : engine.behaviour.Behaviour, optional
         Accuracy goes into the result.
     controls : callable, optional
         ``controls(claim, main: Measurement) -> (rows, profiles)`` (see `evaluation.controls`).

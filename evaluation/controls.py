@@ -39,14 +39,14 @@ import numpy as np
 from evaluation.component_claim import Claim
 from evaluation.components import Measurement, measure
 from evaluation.result import ControlRow
-from fixtures.activations import Activations
-from fixtures.progress import step
+from engine.activations import Activations
+from engine.progress import step
 from stats.estimands import DifferenceResult, paired_difference
 from stats.monte_carlo import monte_carlo_pvalue
 
 if TYPE_CHECKING:
-    from fixtures.cache import ActivationCache
-    from fixtures.provider import ActivationProvider
+    from engine.cache import ActivationCache
+    from engine.provider import ActivationProvider
     from tasks.schema import TaskSet
 
 #: What `make_controls` returns: ``run(claim, main) -> (rows, plot profiles)``.
@@ -180,7 +180,7 @@ def cached_permutation_null(claim: Claim, acts: Activations, *, n: int, seed: in
     The null depends only on the activations (their cache key), the claim's procedure, `n` and
     `seed`, so a warm run reads it instead of recomputing hundreds of analyses.
     """
-    from fixtures.cache import CacheKey
+    from engine.cache import CacheKey
 
     source = acts.meta.get("cache_key")
     if cache is None or source is None:

@@ -33,9 +33,9 @@ from stats.monte_carlo import monte_carlo_pvalue
 
 if TYPE_CHECKING:
     from evaluation.components import ComponentAnalysis
-    from fixtures.intervention.ablation import ResampleSource
-    from fixtures.intervention.runner import Packed
-    from fixtures.intervention.runs import CleanRun
+    from engine.intervention.ablation import ResampleSource
+    from engine.intervention.runner import Packed
+    from engine.intervention.runs import CleanRun
 
 DIRECTIONS = ("recall", "reasoning")
 
@@ -118,8 +118,8 @@ def evaluate_dissociation(claim: DissociationClaim, data: InterventionData, *, m
     from evaluation.component_claim import load_claim
     from evaluation.components import analyse_components
     from evaluation.discovery import sibling_claim_path
-    from fixtures.intervention.ablation import Ablation
-    from fixtures.intervention.runs import ablation_metrics
+    from engine.intervention.ablation import Ablation
+    from engine.intervention.runs import ablation_metrics
 
     seed, n = data.seed, data.n_pairs
     sel_path = sibling_claim_path(claim.path, claim.selection.claim)
@@ -177,8 +177,8 @@ def _resample(data: InterventionData, claim: DissociationClaim, packed: Packed, 
               index: np.ndarray) -> ResampleSource | None:
     if claim.ablation != "resample":
         return None
-    from fixtures.intervention.ablation import resample_sources
-    from fixtures.intervention.runs import record_sources
+    from engine.intervention.ablation import resample_sources
+    from engine.intervention.runs import record_sources
 
     site = "head_in" if claim.selection.level == "head" else "mlp_neurons"
     sites = {(site, layer) for c in conditions for layer, _ in c[3]}

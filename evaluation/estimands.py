@@ -42,7 +42,7 @@ from stats.multiple import adjust_pvalues
 
 if TYPE_CHECKING:
     from evaluation.component_claim import Claim
-    from fixtures.activations import Activations
+    from engine.activations import Activations
 
 ESTIMAND_NAMES = {"component": ("pi1", "median_abs_effect", "share_large_effect"),
                   "depth": ("depth_effect",)}

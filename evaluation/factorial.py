@@ -41,7 +41,7 @@ from stats.specialization import feature_result
 if TYPE_CHECKING:
     from evaluation.component_claim import Claim
     from evaluation.components import Measurement
-    from fixtures.activations import Activations
+    from engine.activations import Activations
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def cell_behaviour(closed_run, open_run) -> dict[str, dict]:
         for label in beh.labels:
             out[label] = {"accuracy": summary["accuracy"][label], "n_correct": summary["n_correct"][label],
                           "n_items": summary["n_pairs"]}
-        from fixtures.behaviour import get_answer_logprobs
+        from engine.behaviour import get_answer_logprobs
 
         logp = get_answer_logprobs(run.taskset, run.model, prompt_format=run.prompt_format, cache=run.cache,
                                    progress=run.progress)

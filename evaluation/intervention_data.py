@@ -4,14 +4,14 @@ Contents
 --------
 InsufficientData  : too few prompts to evaluate a claim (an error, not a refutation).
 InterventionData  : lazily built, computed once per model and task set:
-                    - the answer target of each prompt (`fixtures.intervention.answer_metrics`),
+                    - the answer target of each prompt (`engine.intervention.answer_metrics`),
                     - the clean run of every measured sequence (metrics, residual stream),
                     - the reference means for mean ablation (disk-cached),
                     - the user content's token offsets and their position-matched means,
                     - a disk cache for each claim's raw measurements.
 threads           : context manager running torch with `compute_threads()` threads.
 
-Row numbering follows `fixtures.activations`: rows 0..n-1 are side a (recall) of pairs
+Row numbering follows `engine.activations`: rows 0..n-1 are side a (recall) of pairs
 0..n-1, rows n..2n-1 side b (reasoning) of the same pairs.
 """
 from __future__ import annotations
@@ -26,18 +26,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evaluation.result import InsufficientEvidence
-from fixtures.cache import ActivationCache, CacheKey
+from engine.cache import ActivationCache, CacheKey
 
 if TYPE_CHECKING:
     import os
 
-    from fixtures.activations import Activations
-    from fixtures.intervention.ablation import PositionMeans, ReferenceMeans
-    from fixtures.intervention.answer_metrics import AnswerTarget
-    from fixtures.intervention.runner import Packed
-    from fixtures.intervention.runs import CleanRun
-    from fixtures.model.lazy import LazyModel
-    from fixtures.progress import Step
+    from engine.activations import Activations
+    from engine.intervention.ablation import PositionMeans, ReferenceMeans
+    from engine.intervention.answer_metrics import AnswerTarget
+    from engine.intervention.runner import Packed
+    from engine.intervention.runs import CleanRun
+    from engine.model.lazy import LazyModel
+    from engine.progress import Step
     from tasks.schema import Prompt, TaskSet
 
 
@@ -48,11 +48,11 @@ class InsufficientData(InsufficientEvidence):
 
 @contextmanager
 def threads() -> Iterator[int]:
-    """Run the block with `fixtures.intervention.runs.compute_threads()` torch threads,
-    re-checked once a minute by the ablation loops (`fixtures.intervention.runs.retune_threads`)."""
+    """Run the block with `engine.intervention.runs.compute_threads()` torch threads,
+    re-checked once a minute by the ablation loops (`engine.intervention.runs.retune_threads`)."""
     import torch
 
-    from fixtures.intervention.runs import adaptive_threads, compute_threads
+    from engine.intervention.runs import adaptive_threads, compute_threads
 
     before = torch.get_num_threads()
     n = compute_threads()
@@ -70,9 +70,9 @@ class InterventionData:
 
     Parameters
     ----------
-    model : fixtures.model.lazy.LazyModel
+    model : engine.model.lazy.LazyModel
     taskset : tasks.schema.TaskSet
-    activations : fixtures.activations.Activations
+    activations : engine.activations.Activations
         The captured activations (component selection reads them; nothing is recaptured).
     prompt_format : str
     cache : ActivationCache
@@ -94,15 +94,15 @@ class InterventionData:
 
     @cached_property
     def prompts(self) -> list[Prompt]:
-        from fixtures.activations import prompt_rows
+        from engine.activations import prompt_rows
 
         return prompt_rows(self.taskset)
 
     @cached_property
     def targets(self) -> tuple[list[AnswerTarget | None], dict[str, int]]:
         """`AnswerTarget` per row (None = not usable) and the counts of each filtering step."""
-        from fixtures.capture import tokenize_prompts
-        from fixtures.intervention.answer_metrics import answer_targets, greedy_tokens
+        from engine.capture import tokenize_prompts
+        from engine.intervention.answer_metrics import answer_targets, greedy_tokens
         from tasks.formatting import format_prompt
 
         tok = self.model.tokenizer
@@ -128,8 +128,8 @@ class InterventionData:
 
         import torch
 
-        from fixtures.intervention.runner import pack
-        from fixtures.intervention.runs import clean_run
+        from engine.intervention.runner import pack
+        from engine.intervention.runs import clean_run
 
         if not len(self.measured_rows):
             raise InsufficientData(f"no prompt's greedy answer is correct ({self.targets[1]}): "
@@ -149,9 +149,9 @@ class InterventionData:
 
     @cached_property
     def content_offsets(self) -> list[np.ndarray]:
-        """Per measured row, `fixtures.intervention.content.content_offsets` of its sequence
+        """Per measured row, `engine.intervention.content.content_offsets` of its sequence
         (prompt + lead-in): the user content's tokens counted back from its last (-1 elsewhere)."""
-        from fixtures.intervention.content import content_offsets
+        from engine.intervention.content import content_offsets
         from tasks.formatting import content_token_spans
 
         chosen = [self.targets[0][i] for i in self.measured_rows]
@@ -162,10 +162,10 @@ class InterventionData:
     @cached_property
     def position_means(self) -> PositionMeans:
         """Position-matched means of the content tokens of every measured prompt (both sides,
-        prompt tokens only; `fixtures.intervention.ablation.position_means`), disk-cached."""
+        prompt tokens only; `engine.intervention.ablation.position_means`), disk-cached."""
         import time
 
-        from fixtures.intervention.ablation import PositionMeans, position_means
+        from engine.intervention.ablation import PositionMeans, position_means
 
         chosen = [self.targets[0][i] for i in self.measured_rows]
         seqs = [list(t.ids[:t.n_prompt]) for t in chosen]
@@ -217,7 +217,7 @@ class InterventionData:
     def means(self) -> ReferenceMeans:
         import time
 
-        from fixtures.intervention.ablation import get_reference_means
+        from engine.intervention.ablation import get_reference_means
 
         start = time.perf_counter()
         with threads(), self.progress("reference means for ablation", len(self.prompts), unit="prompt"):
@@ -227,9 +227,9 @@ class InterventionData:
         return means
 
     def progress(self, desc: str, total: int, *, unit: str = "run") -> AbstractContextManager[Step]:
-        """A `fixtures.progress.step` (tqdm-like ``update(n)``, ``n``; silent with
+        """A `engine.progress.step` (tqdm-like ``update(n)``, ``n``; silent with
         ``progress=False``) for a long measurement."""
-        from fixtures.progress import step
+        from engine.progress import step
 
         return step(f"{desc} ({self.model.name})", total=total, unit=unit, enabled=self.show_progress)
 

@@ -145,9 +145,9 @@ def evaluate_knockout(claim: KnockoutClaim, run: ModelRun) -> ClaimResult:
     """P3 on `run`'s model (see the module docstring)."""
     from evaluation.intervention_data import threads
     from evaluation.localization_rome import cloze_items
-    from fixtures.intervention.knockout import attention_knockout
-    from fixtures.model.sites import model_layout
-    from fixtures.progress import step
+    from engine.intervention.knockout import attention_knockout
+    from engine.model.sites import model_layout
+    from engine.progress import step
 
     lazy, seed = run.model, run.options.seed
     items, facts, counts = cloze_items(lazy, seed=seed, limit=claim.max_prompts)

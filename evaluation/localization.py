@@ -2,7 +2,7 @@
 
 Contents
 --------
-trace_items_for       : `fixtures.intervention.tracing.TraceItem` of one side's usable prompts (+ counts).
+trace_items_for       : `engine.intervention.tracing.TraceItem` of one side's usable prompts (+ counts).
 localization_stats    : peak layer / depth, early-vs-late test, bootstrap stability of an
                         indirect-effect matrix ``[layers, prompts]``.
 evaluate_localization : H5b -> `ClaimResult` (criteria "study" or "rome").
@@ -50,7 +50,7 @@ from stats import tests
 
 def trace_items_for(data: InterventionData, side: str, *, with_replacement: bool) -> tuple[list, list[int], dict]:
     """Trace items of `side`'s usable prompts, their rows, and how many were dropped and why."""
-    from fixtures.intervention.tracing import trace_item
+    from engine.intervention.tracing import trace_item
     from tasks.subjects import find_subject, replacement_pool
 
     n, tok = data.n_pairs, data.model.tokenizer
@@ -116,7 +116,7 @@ def _subsample(items: list, rows: list[int], limit: int, seed: int) -> tuple[lis
 
 def evaluate_localization(claim: LocalizationClaim, data: InterventionData, *, model: str) -> ClaimResult:
     """Evaluate H5b on one model (see the module docstring)."""
-    from fixtures.intervention.tracing import causal_trace, noise_scale
+    from engine.intervention.tracing import causal_trace, noise_scale
 
     if claim.criteria == "rome":
         from evaluation.localization_rome import evaluate_rome

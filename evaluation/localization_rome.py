@@ -2,7 +2,7 @@
 
 Contents
 --------
-cloze_items     : `fixtures.intervention.tracing.TraceItem` of the plain fact prompts the model knows.
+cloze_items     : `engine.intervention.tracing.TraceItem` of the plain fact prompts the model knows.
 RomeStats       : normalized indirect-effect curve, its peak, the peak depth's bootstrap interval.
 rome_stats      : `RomeStats` of restored / corrupted / clean probabilities; the verdict rule.
 evaluate_rome   : H5b with ``criteria: rome`` -> `ClaimResult` (see `evaluation.localization`).
@@ -31,7 +31,7 @@ def cloze_items(lazy, *, seed: int, limit: int, batch_size: int = 64) -> tuple[l
     """
     import torch
 
-    from fixtures.intervention.tracing import trace_item
+    from engine.intervention.tracing import trace_item
     from tasks.sensitivity import recall_cloze
 
     tok, model = lazy.tokenizer, lazy.model
@@ -165,15 +165,15 @@ def rome_stats(restored: np.ndarray, corrupt: np.ndarray, clean: np.ndarray, *, 
 
 
 def _sites(claim: LocalizationClaim) -> tuple[str, ...]:
-    from fixtures.intervention.tracing import SEVERED_SITES
+    from engine.intervention.tracing import SEVERED_SITES
 
     return tuple(claim.heatmap_sites) + (SEVERED_SITES if claim.sever else ())
 
 
 def evaluate_rome(claim: LocalizationClaim, data: InterventionData, *, model: str) -> ClaimResult:
     """H5b with ``criteria: rome`` on one model (see `evaluation.localization`)."""
-    from fixtures.intervention.tracing import causal_trace, noise_scale
-    from fixtures.model.sites import model_layout
+    from engine.intervention.tracing import causal_trace, noise_scale
+    from engine.model.sites import model_layout
 
     lazy = data.model
     items, facts, counts = cloze_items(lazy, seed=data.seed, limit=claim.max_prompts)

@@ -49,8 +49,8 @@ names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 required = [
     "hypotheses/__init__.py", "hypotheses/test_claims.py", "hypotheses/h1_layers/claim.yaml",
     "tasks/data/core.yaml", "tasks/data/surface-reasoning.yaml", "tasks/data/facts/countries.csv",
-    "stats/__init__.py", "fixtures/plugin.py", "fixtures/model/__init__.py",
-    "fixtures/intervention/__init__.py", "evaluation/__init__.py", "report/plugin.py",
+    "stats/__init__.py", "engine/__init__.py", "fixtures/plugin.py", "engine/model/__init__.py",
+    "engine/intervention/__init__.py", "evaluation/__init__.py", "report/plugin.py",
 ]
 missing = [n for n in required if n not in names]
 # claim folders are package data of `hypotheses`, never packages of their own
@@ -103,7 +103,7 @@ cd "$WORK"
 import os, sys
 site = os.path.realpath(sys.argv[1])
 bad = []
-for name in ("hypotheses", "fixtures", "fixtures.plugin", "tasks", "stats", "evaluation", "report", "report.plugin"):
+for name in ("hypotheses", "engine", "fixtures", "fixtures.plugin", "tasks", "stats", "evaluation", "report", "report.plugin"):
     module = __import__(name, fromlist=["_"])
     path = os.path.realpath(module.__file__)
     if not path.startswith(site + os.sep):

@@ -128,7 +128,7 @@ def content_token_spans(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]
                         fmt: str) -> list[tuple[int, int]]:
     """Per text, the [start, end) token indices of its user content in the formatted prompt.
 
-    Indices refer to the ids `fixtures.capture.tokenize_prompts` gives for
+    Indices refer to the ids `engine.capture.tokenize_prompts` gives for
     ``format_prompt(text, tokenizer, fmt)`` (chat: ``add_special_tokens=False``; plain: the
     tokenizer's specials, e.g. a BOS, which lie outside the span). A token straddling the
     content's edge (a template newline merged with the first word) counts as content.
@@ -143,7 +143,7 @@ def content_token_spans(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]
 
     Examples
     --------
-    >>> from fixtures.model.tiny import build_tiny_tokenizer
+    >>> from engine.model.tiny import build_tiny_tokenizer
     >>> tok = build_tiny_tokenizer()
     >>> content_token_spans(tok, ["Hi"], "plain")
     [(0, 2)]
@@ -157,11 +157,11 @@ def text_token_spans(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], f
 
     `char_spans[i]` is ``(start, end)`` in the user's text (before formatting), or None for the
     whole content (`content_token_spans`). Every token overlapping the characters counts.
-    Indices refer to `fixtures.capture.tokenize_prompts`'s ids of the formatted prompt.
+    Indices refer to `engine.capture.tokenize_prompts`'s ids of the formatted prompt.
 
     Examples
     --------
-    >>> from fixtures.model.tiny import build_tiny_tokenizer
+    >>> from engine.model.tiny import build_tiny_tokenizer
     >>> text_token_spans(build_tiny_tokenizer(), ["Who wrote Hamlet?"], "plain", [(10, 16)])
     [(10, 16)]
     """

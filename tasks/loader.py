@@ -16,9 +16,9 @@ MAX_TASK_FILE_BYTES : 8 MiB per task file (the largest built-in file is 17 kB; p
                       more than twice that many characters (no "billion laughs").
 MAX_PAIRS           : 10,000 pairs per file (25 x the largest built-in set). Split a larger
                       file and run each part. This bounds memory: a capture holds
-                      2 x MAX_PAIRS prompts of at most `fixtures.capture.MAX_PROMPT_TOKENS`
+                      2 x MAX_PAIRS prompts of at most `engine.capture.MAX_PROMPT_TOKENS`
                       tokens, and its arrays take 4 bytes x L x (2D + 3N + 5H + 2) per prompt
-                      (0.7 MB on smollm2: at most 14 GB; `fixtures.capture` also refuses
+                      (0.7 MB on smollm2: at most 14 GB; `engine.capture` also refuses
                       arrays larger than half the machine's memory, whatever the model).
 MAX_PROMPT_CHARS, MAX_ANSWER_CHARS, MAX_NAME_CHARS : lengths of a prompt, an answer or
                       alias, and of a name, id, category or label.

@@ -6,7 +6,7 @@ PlantedModel         : the model, its tokenizer and the planted layers, heads an
 build_planted_model  : a seeded tiny Qwen2 model with marker-detecting heads and neurons.
 planted_prompts      : length-matched byte-string pairs: the marker is the only difference, or
                        (the nulls) both sides drawn from one distribution.
-planted_activations  : capture a list of pairs into `fixtures.activations.Activations`.
+planted_activations  : capture a list of pairs into `engine.activations.Activations`.
 Recovery, recovery   : precision and recall of a found component mask against the truth.
 
 How the ground truth is made exact
@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from fixtures.activations import Activations
-from fixtures.capture import CaptureConfig, capture_activations
-from fixtures.model.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
+from engine.activations import Activations
+from engine.capture import CaptureConfig, capture_activations
+from engine.model.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
 
 MARKER = "#"
 NEUTRAL = "_"

@@ -47,7 +47,7 @@ def build_planted_dissociation(seed: int = 0, *, flag: float = 6.0, write: float
     """A tiny Qwen2 (4 layers, d=64, 128 neurons) with the two planted neurons (see module)."""
     import torch
 
-    from fixtures.model.tiny import build_tiny_model, build_tiny_tokenizer
+    from engine.model.tiny import build_tiny_model, build_tiny_tokenizer
 
     torch.manual_seed(seed)
     model, tok = build_tiny_model(seed), build_tiny_tokenizer()
@@ -103,10 +103,10 @@ def planted_bench(planted: PlantedDissociation, pairs: list[tuple[str, str]]):
     import torch
 
     from evaluation.causal_selection import AblationBench
-    from fixtures.intervention.ablation import position_means
-    from fixtures.intervention.content import content_offsets
-    from fixtures.intervention.runner import pack
-    from fixtures.intervention.runs import clean_run
+    from engine.intervention.ablation import position_means
+    from engine.intervention.content import content_offsets
+    from engine.intervention.runner import pack
+    from engine.intervention.runs import clean_run
 
     tok, model = planted.tokenizer, planted.model
     texts = [a for a, _ in pairs] + [b for _, b in pairs]

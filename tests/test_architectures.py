@@ -27,13 +27,13 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures.capture import capture_activations, head_writes
-from fixtures.hooks import HookSet, hooks
-from fixtures.intervention.ablation import Ablation, ablate
-from fixtures.intervention.runner import RunContext, check_runner, pack
-from fixtures.model.site_hooks import down_weight, projection_weight, read_site
-from fixtures.model.sites import UnsupportedArchitectureError, model_layout
-from fixtures.model.tiny import build_tiny_tokenizer
+from engine.capture import capture_activations, head_writes
+from engine.hooks import HookSet, hooks
+from engine.intervention.ablation import Ablation, ablate
+from engine.intervention.runner import RunContext, check_runner, pack
+from engine.model.site_hooks import down_weight, projection_weight, read_site
+from engine.model.sites import UnsupportedArchitectureError, model_layout
+from engine.model.tiny import build_tiny_tokenizer
 
 VOCAB = 260  # the tiny byte-level tokenizer: 256 bytes + 3 specials (ids 256-258)
 _ATTN = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=128)
@@ -208,7 +208,7 @@ def test_head_slices_are_the_heads_of_the_attention_weights(family, tok, monkeyp
 def test_runner_matches_the_model_and_empty_ablation_is_bit_identical(family, tok):
     model, layout, _ = family
     check_runner(model)
-    from fixtures.capture import left_pad
+    from engine.capture import left_pad
 
     ids, mask, pos = left_pad([tok(t)["input_ids"] for t in TEXTS], tok.pad_token_id)
 
@@ -238,8 +238,8 @@ def test_runner_matches_the_model_and_empty_ablation_is_bit_identical(family, to
 
 
 def test_batched_runner_ablations_equal_the_hf_forward(family, tok):
-    from fixtures.intervention.ablation import reference_means
-    from fixtures.intervention.runs import ablation_metrics, clean_run
+    from engine.intervention.ablation import reference_means
+    from engine.intervention.runs import ablation_metrics, clean_run
 
     model, layout, _ = family
     texts = ["<|im_start|>user\nWhat is the capital of France?<|im_end|>\n",
@@ -261,7 +261,7 @@ def test_batched_runner_ablations_equal_the_hf_forward(family, tok):
 
 
 def test_tracing_restore_everything_is_the_clean_run(family, tok):
-    from fixtures.intervention.tracing import causal_trace, noise_scale, trace_item
+    from engine.intervention.tracing import causal_trace, noise_scale, trace_item
 
     model, _, _ = family
     # The lead-ins end 3 tokens after a subject: within reach of a 3-token window in two layers.
@@ -280,7 +280,7 @@ def test_tracing_restore_everything_is_the_clean_run(family, tok):
 
 
 def test_noise_scale_follows_the_embedding_path():
-    from fixtures.intervention.tracing import noise_scale
+    from engine.intervention.tracing import noise_scale
 
     llama, gemma = build("llama", **_GQA), build("gemma", **dict(_GQA, head_dim=8))
     raw = [3 * float(m.get_input_embeddings().weight.std()) for m in (llama, gemma)]
@@ -297,7 +297,7 @@ def test_an_unknown_type_with_a_known_layout_is_discovered_and_verified():
 
 @pytest.mark.parametrize("model_type, kwargs, fragment", [
     ("gpt_neo", dict(hidden_size=32, num_layers=2, num_heads=4, attention_types=[[["global", "local"], 1]]),
-     "fixtures/model/families.py"),
+     "engine/model/families.py"),
     ("qwen2_moe", dict(_GQA, moe_intermediate_size=16, shared_expert_intermediate_size=16, num_experts=4,
                        num_experts_per_tok=2), "shared_expert"),
     # named like Falcon, but its attention and MLP modules add the residual themselves: caught by

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from fixtures.cache import ARRAYS_FILE, MANIFEST_FILE, ActivationCache, CacheKey
+from engine.cache import ARRAYS_FILE, MANIFEST_FILE, ActivationCache, CacheKey
 
 
 def _arrays(seed: int = 0) -> dict[str, np.ndarray]:

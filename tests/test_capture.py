@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.capture import (
+from engine.capture import (
     ARRAY_SHAPES,
     BATCH_COST_TOKENS,
     MAX_PROMPT_TOKENS,
@@ -19,9 +19,9 @@ from fixtures.capture import (
     plan_batches,
     tokenize_prompts,
 )
-from fixtures.hooks import active_hook_count, hooks
-from fixtures.model.sites import UnsupportedArchitectureError, model_layout
-from fixtures.model.tiny import (
+from engine.hooks import active_hook_count, hooks
+from engine.model.sites import UnsupportedArchitectureError, model_layout
+from engine.model.tiny import (
     build_tiny_config,
     build_tiny_model,
     build_tiny_tokenizer,
@@ -242,7 +242,7 @@ def test_capture_config_rejects_bad_values():
 
 def test_capture_with_layers_offloaded_to_disk_equals_plain(tmp_path):
     """accelerate device maps: layers on "cpu" and on "disk" (meta tensors outside forward)."""
-    from fixtures.model.loading import load_model
+    from engine.model.loading import load_model
 
     plain = load_model("tiny")
     device_map = {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "cpu",
@@ -280,9 +280,9 @@ def test_a_prompt_over_the_models_context_is_named_before_any_forward_pass():
 
 
 def test_get_activations_names_the_pairs_whose_prompts_are_too_long(tmp_path):
-    from fixtures.activations import get_activations
-    from fixtures.cache import ActivationCache
-    from fixtures.model.lazy import LazyModel
+    from engine.activations import get_activations
+    from engine.cache import ActivationCache
+    from engine.model.lazy import LazyModel
     from tasks.schema import Prompt, TaskPair, TaskSet
 
     pairs = [TaskPair(f"p{i}", "capital", Prompt(text, "A", kind="recall"), Prompt("Q?", "B", kind="reasoning"))
@@ -296,7 +296,7 @@ def test_get_activations_names_the_pairs_whose_prompts_are_too_long(tmp_path):
 
 
 def test_greedy_answers_refuse_prompts_over_the_cap_before_generating():
-    from fixtures.behaviour import greedy_answers
+    from engine.behaviour import greedy_answers
 
     model, tok = build_tiny_model(seed=0), build_tiny_tokenizer()
     model.generate = lambda **kw: pytest.fail("generate ran")
@@ -406,7 +406,7 @@ def test_a_span_outside_its_prompt_is_an_error(tiny):
 
 
 def test_prompt_subjects_come_from_provenance_or_the_fact_tables():
-    from fixtures.activations import prompt_subjects
+    from engine.activations import prompt_subjects
     from tasks.filler import count_words, length_matched
     from tasks.loader import load_tasks
 

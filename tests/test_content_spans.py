@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.capture import tokenize_prompts
-from fixtures.model.loading import load_tokenizer
-from fixtures.model.specs import resolve_model
+from engine.capture import tokenize_prompts
+from engine.model.loading import load_tokenizer
+from engine.model.specs import resolve_model
 from tasks.errors import PromptFormatError
 from tasks.formatting import content_token_spans, format_prompt, text_token_spans
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from fixtures.activations import Activations
+from engine.activations import Activations
 from evaluation.component_claim import ClaimFileError, Controls, EstimandSpec, Expectation, load_claim
 from evaluation.controls import beats, make_controls, permutation_null, permuted
 from evaluation.components import evaluate_claim, measure
@@ -31,7 +31,7 @@ def _acts(seed: int, effect: float) -> Activations:
 
 
 class FakeProvider:
-    """Serves prepared activations per condition, like fixtures.provider.ActivationProvider."""
+    """Serves prepared activations per condition, like engine.provider.ActivationProvider."""
 
     def __init__(self, by_condition: dict):
         self.by_condition = by_condition
@@ -176,7 +176,7 @@ def test_permutations_with_an_undefined_measure_count_as_not_extreme():
 
 
 def test_permutation_null_is_cached_by_procedure(tmp_path):
-    from fixtures.cache import ActivationCache
+    from engine.cache import ActivationCache
     from evaluation.controls import cached_permutation_null
 
     cache = ActivationCache(tmp_path)
@@ -193,7 +193,7 @@ def test_permutation_null_is_cached_by_procedure(tmp_path):
 
 def test_a_pair_subset_has_a_permutation_null_of_its_own(tmp_path):
     from evaluation.controls import cached_permutation_null
-    from fixtures.cache import ActivationCache
+    from engine.cache import ActivationCache
 
     cache = ActivationCache(tmp_path)
     acts = dataclasses.replace(MAIN, meta={"cache_key": "abc", "model_identity": "m"})
@@ -207,10 +207,10 @@ def test_a_pair_subset_has_a_permutation_null_of_its_own(tmp_path):
 def test_provider_serves_one_pair_subset_to_the_model_and_its_twins(monkeypatch, tmp_path):
     """--correct-only: the subset is made once, in the provider, so the model, the random-weights
     controls and everything computed from their activations analyse the same pairs."""
-    import fixtures.provider as provider_module
-    from fixtures.cache import ActivationCache
-    from fixtures.model.lazy import LazyModel
-    from fixtures.provider import ActivationProvider
+    import engine.provider as provider_module
+    from engine.cache import ActivationCache
+    from engine.model.lazy import LazyModel
+    from engine.provider import ActivationProvider
 
     served = {None: MAIN, 0: NULL}
     monkeypatch.setattr(provider_module, "get_activations",
@@ -230,10 +230,10 @@ def test_provider_serves_one_pair_subset_to_the_model_and_its_twins(monkeypatch,
 
 
 def test_a_new_restriction_replaces_the_old_subset(monkeypatch, tmp_path):
-    import fixtures.provider as provider_module
-    from fixtures.cache import ActivationCache
-    from fixtures.model.lazy import LazyModel
-    from fixtures.provider import ActivationProvider
+    import engine.provider as provider_module
+    from engine.cache import ActivationCache
+    from engine.model.lazy import LazyModel
+    from engine.provider import ActivationProvider
 
     calls = []
     monkeypatch.setattr(provider_module, "get_activations",

@@ -25,7 +25,7 @@ from evaluation.agreement import (
 from evaluation.agreement_claim import ProfileKind, load_agreement_claim
 from evaluation.component_claim import ClaimFileError, load_claim
 from evaluation.components import evaluate_claim, measure
-from fixtures.activations import Activations
+from engine.activations import Activations
 from report.plots_agreement import (
     agreement_heatmap,
     baseline_excess_plot,
@@ -534,8 +534,8 @@ def test_malformed_claim_files_name_the_file_and_every_key(tmp_path, edit, probl
 def tiny_activations():
     """Two tiny models of different depth and architecture on the core prompts (plain), each
     as ``(main activations, activations on the recall vs recall + filler contrast)``."""
-    from fixtures.capture import capture_activations
-    from fixtures.model.tiny import (
+    from engine.capture import capture_activations
+    from engine.model.tiny import (
         build_tiny_config,
         build_tiny_model,
         build_tiny_tokenizer,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures.activations import Activations
+from engine.activations import Activations
 from evaluation.component_claim import Expectation, load_claim
 from evaluation.components import analyse_components, evaluate_claim
 

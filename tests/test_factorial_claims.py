@@ -11,7 +11,7 @@ from evaluation.component_claim import load_claim
 from evaluation.factorial import beyond_book, book_control_row, factorial_effects
 from evaluation.power import power_figures
 from evaluation.schema import ClaimFileError
-from fixtures.activations import Activations
+from engine.activations import Activations
 from report.factorial_tables import extra_tables_html, factorial_plot
 from stats.power import min_detectable_effect
 
@@ -150,8 +150,8 @@ def test_card_tables_and_plot_render_from_a_record():
 def test_answer_logprobs_equal_one_by_one_log_softmax():
     import torch
 
-    from fixtures.behaviour import answer_logprobs
-    from fixtures.model.tiny import build_tiny_model, build_tiny_tokenizer
+    from engine.behaviour import answer_logprobs
+    from engine.model.tiny import build_tiny_model, build_tiny_tokenizer
 
     model, tok = build_tiny_model(seed=1), build_tiny_tokenizer()
     texts = ["Who wrote Hamlet?", "What is the capital of Peru? Answer:", "Hi"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.model.tiny import build_tiny_tokenizer
+from engine.model.tiny import build_tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))

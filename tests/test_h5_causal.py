@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures.intervention.ablation import Ablation, position_means
-from fixtures.intervention.content import content_offsets, packed_offsets
-from fixtures.intervention.runner import embed, final_logits, pack, run_layers
-from fixtures.intervention.runs import ablation_metrics, clean_run
+from engine.intervention.ablation import Ablation, position_means
+from engine.intervention.content import content_offsets, packed_offsets
+from engine.intervention.runner import embed, final_logits, pack, run_layers
+from engine.intervention.runs import ablation_metrics, clean_run
 
 QUESTIONS = ["What is the capital of France?", "Who wrote Hamlet?",
              "If Bern is in Switzerland and Switzerland is in Europe, where is Bern?",
@@ -28,8 +28,8 @@ def one_thread():
 def bench_parts():
     """Tiny random model, chat-formatted questions, their content offsets and targets (the clean
     arg-max, so every prompt is 'answered')."""
-    from fixtures.capture import tokenize_prompts
-    from fixtures.model.tiny import build_tiny_model, build_tiny_tokenizer
+    from engine.capture import tokenize_prompts
+    from engine.model.tiny import build_tiny_model, build_tiny_tokenizer
     from tasks.formatting import content_token_spans, format_prompt
 
     torch.manual_seed(0)
@@ -58,10 +58,10 @@ def test_content_offsets_cover_exactly_the_question(bench_parts):
 
 def test_position_means_match_a_hand_computed_mean(bench_parts):
     """Offset 0 (each question's last token) mean of the last layer's neurons, by hand."""
-    from fixtures.capture import left_pad
-    from fixtures.hooks import HookSet, hooks
-    from fixtures.model.site_hooks import read_site
-    from fixtures.model.sites import model_layout
+    from engine.capture import left_pad
+    from engine.hooks import HookSet, hooks
+    from engine.model.site_hooks import read_site
+    from engine.model.sites import model_layout
 
     model, tok, seqs, offsets, means, *_ = bench_parts
     layout = model_layout(model)
@@ -98,7 +98,7 @@ def test_attribution_patching_agrees_with_exact_ablation(bench_parts):
     prompt's logit difference (content positions, position-matched means). Measured (seed 0):
     neurons r = 0.999 (max |error| 2e-4 of effects up to 4e-3: nearly linear), heads r = 0.87
     (max |error| 0.04 of effects up to 0.05: softmax nonlinearity, AtP's known weak spot)."""
-    from fixtures.intervention.attribution import attribution_effects
+    from engine.intervention.attribution import attribution_effects
 
     model, tok, seqs, offsets, means, targets, packed, clean = bench_parts
     est = attribution_effects(model, seqs, targets, offsets, means, pad_id=tok.pad_token_id)

@@ -29,25 +29,25 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures.activations import get_activations
-from fixtures.behaviour import get_behaviour
-from fixtures.cache import (
+from engine.activations import get_activations
+from engine.behaviour import get_behaviour
+from engine.cache import (
     ActivationCache,
     CacheDirError,
     CacheKey,
     check_cache_writable,
 )
-from fixtures.model import convert
-from fixtures.model import files as model_files
-from fixtures.model.convert import check_gguf, record_conversion
-from fixtures.model.files import (
+from engine.model import convert
+from engine.model import files as model_files
+from engine.model.convert import check_gguf, record_conversion
+from engine.model.files import (
     ModelFileError,
     PackagedGguf,
     ensure_subdir,
     file_sha256,
 )
-from fixtures.model.lazy import LazyModel
-from fixtures.model.loading import MODEL_ALIASES, ModelSpec, load_model
+from engine.model.lazy import LazyModel
+from engine.model.loading import MODEL_ALIASES, ModelSpec, load_model
 from tasks.loader import load_tasks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,7 +139,7 @@ def _logits(loaded) -> torch.Tensor:
 
 def test_converted_weights_corrupted_with_same_size_are_reconverted(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from fixtures.model.tiny import build_tiny_model, build_tiny_tokenizer
+    from engine.model.tiny import build_tiny_model, build_tiny_tokenizer
 
     gguf_file = _write_gguf(tmp_path / "fake.gguf")
     sha = hashlib.sha256(gguf_file.read_bytes()).hexdigest()
@@ -221,7 +221,7 @@ _STALLED_WRITER = """
 import sys, time
 from pathlib import Path
 import numpy as np
-import fixtures.cache as cache
+import engine.cache as cache
 
 def stall(path):  # the data file is written, the manifest not yet: the write is half done
     Path(sys.argv[2]).write_text(str(path))
@@ -286,8 +286,8 @@ def test_stale_temp_rule_pid_and_age(tmp_path: Path) -> None:
 
 
 def test_memo_temp_files_of_killed_writers_are_removed(tmp_path: Path) -> None:
-    from fixtures.model.tiny import build_tiny_tokenizer
-    from fixtures.tokenizer_memo import TokenizerMemo
+    from engine.model.tiny import build_tiny_tokenizer
+    from engine.tokenizer_memo import TokenizerMemo
 
     path = tmp_path / "memo.json"
     stale = tmp_path / "memo.jsonab12cd34.tmp"

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures.hooks import active_hook_count
-from fixtures.intervention.ablation import Ablation, ablate, reference_means, resample_sources
-from fixtures.intervention.runner import RunContext, check_runner, pack
+from engine.hooks import active_hook_count
+from engine.intervention.ablation import Ablation, ablate, reference_means, resample_sources
+from engine.intervention.runner import RunContext, check_runner, pack
 
 TEXTS = ["<|im_start|>user\nWhat is the capital of France?<|im_end|>\n",
          "<|im_start|>user\nWho wrote Hamlet?<|im_end|>\n",
@@ -44,7 +44,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from fixtures.model.tiny import build_tiny_model, build_tiny_tokenizer
+    from engine.model.tiny import build_tiny_model, build_tiny_tokenizer
 
     torch.manual_seed(0)
     return build_tiny_model(0), build_tiny_tokenizer()
@@ -52,7 +52,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def batch(tiny):
-    from fixtures.capture import left_pad
+    from engine.capture import left_pad
 
     model, tok = tiny
     seqs = [tok(t)["input_ids"] for t in TEXTS]
@@ -118,7 +118,7 @@ def test_all_heads_equal_whole_attention_output(tiny, batch, means, method):
 
 def _site_reference_mean(model, batch, path, ablation, method, means):
     """Prompt-weighted token mean (padding excluded) of a module's output, under an ablation."""
-    from fixtures.hooks import hooks
+    from engine.hooks import hooks
 
     seen = {}
     ids, mask, pos = batch
@@ -152,7 +152,7 @@ def test_mean_ablation_keeps_the_reference_mean(tiny, batch, means, site):
 
 
 def test_neuron_means_match_the_capture(tiny, means):
-    from fixtures.capture import capture_activations
+    from engine.capture import capture_activations
 
     model, tok = tiny
     arrays = capture_activations(model, tok, TEXTS, progress=False)
@@ -160,7 +160,7 @@ def test_neuron_means_match_the_capture(tiny, means):
 
 
 def test_batched_runs_agree_with_single_ablations(tiny, means):
-    from fixtures.intervention.runs import ablation_metrics, clean_run, record_sources
+    from engine.intervention.runs import ablation_metrics, clean_run, record_sources
 
     model, tok = tiny
     seqs = [tok(t)["input_ids"] for t in TEXTS]
@@ -185,7 +185,7 @@ def test_batched_runs_agree_with_single_ablations(tiny, means):
 
 
 def test_tracing_clean_into_clean_changes_nothing_and_final_restore_is_clean(tiny):
-    from fixtures.intervention.tracing import causal_trace, noise_scale, trace_item
+    from engine.intervention.tracing import causal_trace, noise_scale, trace_item
 
     model, tok = tiny
     texts = [t + "The answer is" for t in TEXTS[:3]]
@@ -203,7 +203,7 @@ def test_tracing_clean_into_clean_changes_nothing_and_final_restore_is_clean(tin
 
 
 def test_symmetric_replacement_keeps_length_and_changes_only_the_subject(tiny):
-    from fixtures.intervention.tracing import trace_item
+    from engine.intervention.tracing import trace_item
 
     _, tok = tiny
     ids = tuple(tok("<|im_start|>user\nWhat is the capital of Peru?<|im_end|>\nPeru")["input_ids"])
@@ -215,7 +215,7 @@ def test_symmetric_replacement_keeps_length_and_changes_only_the_subject(tiny):
 
 
 def test_answer_target_is_where_the_model_starts_the_answer(tiny):
-    from fixtures.intervention.answer_metrics import answer_targets, find_answer
+    from engine.intervention.answer_metrics import answer_targets, find_answer
     from tasks.schema import Prompt
 
     _, tok = tiny
@@ -241,8 +241,8 @@ def planted():
 def _write_out(planted_model, texts, ablations, means):
     """Last layer's residual output, `write` coordinate (max |.| over positions), per condition
     and prompt; read before the final norm, which would mix in every other dimension."""
-    from fixtures.capture import left_pad
-    from fixtures.hooks import hooks
+    from engine.capture import left_pad
+    from engine.hooks import hooks
 
     model, tok = planted_model.model, planted_model.tokenizer
     ids, mask, pos = left_pad([tok(t)["input_ids"] for t in texts], tok.pad_token_id)
@@ -346,9 +346,9 @@ def test_localization_stats_needs_a_real_early_peak():
 def test_reference_means_are_cached_under_their_own_key(tmp_path):
     import dataclasses
 
-    from fixtures.cache import ActivationCache
-    from fixtures.intervention.ablation import get_reference_means
-    from fixtures.model.lazy import LazyModel
+    from engine.cache import ActivationCache
+    from engine.intervention.ablation import get_reference_means
+    from engine.model.lazy import LazyModel
     from tasks.loader import load_tasks
 
     core = load_tasks("core")

@@ -14,10 +14,10 @@ from evaluation.knockout_claim import KnockoutClaim, knockout_stats, load_knocko
 from evaluation.localization_rome import rome_stats
 from evaluation.result import InsufficientEvidence
 from evaluation.schema import ClaimFileError
-from fixtures.intervention import tracing
-from fixtures.intervention.knockout import attention_knockout
-from fixtures.intervention.tracing import SEVERED_SITES, TraceItem, causal_trace
-from fixtures.model.tiny import build_tiny_model
+from engine.intervention import tracing
+from engine.intervention.knockout import attention_knockout
+from engine.intervention.tracing import SEVERED_SITES, TraceItem, causal_trace
+from engine.model.tiny import build_tiny_model
 from report.sensitivity import sensitivity_html
 
 

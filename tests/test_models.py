@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures.model import files as model_files
-from fixtures.model.convert import CONVERSION_FORMAT, find_converted
-from fixtures.model.files import (
+from engine.model import files as model_files
+from engine.model.convert import CONVERSION_FORMAT, find_converted
+from engine.model.files import (
     ChecksumMismatchError,
     ModelFileError,
     PackagedGguf,
     SplitGguf,
     file_sha256,
 )
-from fixtures.model.loading import (
+from engine.model.loading import (
     MODEL_ALIASES,
     ModelSpec,
     ModelSpecError,
@@ -258,16 +258,16 @@ def test_model_identity_loads_no_weights(tmp_path: Path, monkeypatch: pytest.Mon
 
     import transformers
 
-    import fixtures.model.loading
-    import fixtures.model.tiny
+    import engine.model.loading
+    import engine.model.tiny
 
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("model_identity must not load or build a model")
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", forbidden)
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_config", forbidden)
-    monkeypatch.setattr(fixtures.model.tiny, "build_tiny_model", forbidden)
-    monkeypatch.setattr(fixtures.model.loading, "convert_gguf", forbidden)
+    monkeypatch.setattr(engine.model.tiny, "build_tiny_model", forbidden)
+    monkeypatch.setattr(engine.model.loading, "convert_gguf", forbidden)
 
     assert model_identity(resolve_model("tiny")).startswith("tiny:")
     assert model_identity(resolve_model(str(local))).startswith("local:")
@@ -372,8 +372,8 @@ def test_dtype_is_applied() -> None:
 
 
 def test_missing_pad_token_reuses_eos() -> None:
-    from fixtures.model.loading import prepare_tokenizer
-    from fixtures.model.tiny import build_tiny_tokenizer
+    from engine.model.loading import prepare_tokenizer
+    from engine.model.tiny import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer()
     tok.pad_token = None

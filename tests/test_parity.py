@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixtures.cache import ActivationCache
-from fixtures.parity import PARITY_CHECKS, cached_parity, relative_error, run_parity
-from fixtures.model.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
+from engine.cache import ActivationCache
+from engine.parity import PARITY_CHECKS, cached_parity, relative_error, run_parity
+from engine.model.tiny import build_tiny_config, build_tiny_model, build_tiny_tokenizer
 
 TEXTS = ["What is the capital of France?", "Hi",
          "If Bern is the capital of Switzerland and Switzerland is in Europe, what continent is Bern in?"]
@@ -40,7 +40,7 @@ def test_relative_error_reference_values():
 
 
 def test_a_real_discrepancy_fails_the_check(tiny, monkeypatch):
-    import fixtures.parity as parity
+    import engine.parity as parity
 
     model, tok = tiny
     real = parity.capture_activations
@@ -65,7 +65,7 @@ def test_unknown_check_is_named(tiny):
 
 
 def test_cached_parity_needs_no_model_when_warm(tmp_path):
-    from fixtures.model.lazy import LazyModel
+    from engine.model.lazy import LazyModel
 
     cache = ActivationCache(tmp_path)
     lazy = LazyModel("tiny")

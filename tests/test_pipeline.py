@@ -123,7 +123,7 @@ def test_malformed_claim_errors_alone(run, tmp_path):
 
 COUNT_LOADS_PLUGIN = '''
 import os
-import fixtures.model.loading as models
+import engine.model.loading as models
 
 _real = models.load_model
 

@@ -33,7 +33,7 @@ from planted import (
     planted_prompts,
     recovery,
 )
-from fixtures.model.tiny import build_tiny_tokenizer
+from engine.model.tiny import build_tiny_tokenizer
 from evaluation.component_claim import Claim, load_claim
 from evaluation.components import analyse_components, component_name
 
@@ -219,7 +219,7 @@ N_BOOT_PLANTED = 100
 
 
 class _TwinProvider:
-    """Serves the planted model's random-weights twin, as `fixtures.provider` serves
+    """Serves the planted model's random-weights twin, as `engine.provider` serves
     ``random_init_seed`` activations of a real model."""
 
     def __init__(self, twin_acts):

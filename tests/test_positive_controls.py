@@ -9,9 +9,9 @@ import pytest
 from evaluation.attention_patterns import condition_sequences, head_scores, judge_scores, pattern_result
 from evaluation.pattern_claim import PatternClaim, load_pattern_claim
 from evaluation.schema import ClaimFileError
-from fixtures.hooks import active_hook_count
-from fixtures.model.tiny import build_tiny_model, build_tiny_tokenizer
-from fixtures.patterns import attention_to, induction_keys, previous_keys
+from engine.hooks import active_hook_count
+from engine.model.tiny import build_tiny_model, build_tiny_tokenizer
+from engine.patterns import attention_to, induction_keys, previous_keys
 from tasks.sensitivity import natural_and_shuffled, repeated_random
 
 ROOT = "hypotheses"
@@ -177,7 +177,7 @@ def test_scores_are_cached_so_a_warm_run_loads_no_twin(tok, tmp_path):
     from types import SimpleNamespace
 
     from evaluation.attention_patterns import _scores
-    from fixtures.cache import ActivationCache
+    from engine.cache import ActivationCache
 
     class Lazy:
         loads = 0

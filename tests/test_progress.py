@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import progress
-from fixtures.progress import Step, StreamSink, format_seconds
+from engine import progress
+from engine.progress import Step, StreamSink, format_seconds
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +172,7 @@ def test_quiet_tqdm_silences_library_bars_in_the_block_only():
 # ---- inside a pytest run ---------------------------------------------------------------------
 
 INNER = """
-from fixtures import progress
+from engine import progress
 
 def test_long_step_{n}():
     progress.current_sink().delay = 0  # show from the first count (no waiting in tests)

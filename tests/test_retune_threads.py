@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-import fixtures.intervention.runs as runs
+import engine.intervention.runs as runs
 
 
 def test_retune_sets_compute_threads_only_while_adaptive(monkeypatch):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fixtures.intervention import runner
-from fixtures.model.tiny import build_tiny_model
+from engine.intervention import runner
+from engine.model.tiny import build_tiny_model
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

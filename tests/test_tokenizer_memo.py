@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from fixtures.activations import get_activations
-from fixtures.behaviour import get_behaviour
-from fixtures.cache import ActivationCache
-from fixtures.model.lazy import LazyModel
-from fixtures.model.tiny import build_tiny_tokenizer
-from fixtures.tokenizer_memo import TokenizerMemo, memo_path
+from engine.activations import get_activations
+from engine.behaviour import get_behaviour
+from engine.cache import ActivationCache
+from engine.model.lazy import LazyModel
+from engine.model.tiny import build_tiny_tokenizer
+from engine.tokenizer_memo import TokenizerMemo, memo_path
 from tasks.formatting import format_prompt, resolve_prompt_format
 from tasks.loader import load_tasks
 

@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from fixtures.workers import share_cores_between_workers
+from engine.cpu_share import share_cores_between_workers
 
 
 def test_each_worker_gets_its_share_of_the_cores(monkeypatch):
@@ -37,7 +37,7 @@ def test_an_explicit_thread_count_and_a_single_process_are_left_alone(monkeypatc
 def test_own_cpu_work_is_not_counted_as_others():
     # Readings as /proc/stat and os.times() give them: over 0.5 s on 2 cores the machine was busy
     # 0.7 CPU-s, 0.5 of them this process's own: others used 0.2 / (0.5 * 2) = 20%.
-    from fixtures.workers import others_cpu_share
+    from engine.cpu_share import others_cpu_share
 
     since, now = (1000.0, 10.0), (1000.7, 10.5)
     assert others_cpu_share(since, 0.5, now=now, cores=2) == pytest.approx(0.2)
@@ -51,7 +51,7 @@ def test_own_cpu_work_is_not_counted_as_others():
 def test_a_live_reading_is_a_share():
     import time
 
-    from fixtures.workers import cpu_seconds, others_cpu_share
+    from engine.cpu_share import cpu_seconds, others_cpu_share
 
     since, t0 = cpu_seconds(), time.perf_counter()
     while time.perf_counter() - t0 < 0.05:
