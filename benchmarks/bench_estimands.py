@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from evaluation.component_claim import load_claim
-    from evaluation.estimands import bootstrap_estimands
+    from evaluation.claim_estimands import bootstrap_estimands
     from engine.activations import Activations
 
     root = Path(__file__).resolve().parents[1] / "hypotheses"

@@ -2,7 +2,7 @@
 
 Contents
 --------
-condition_sequences : the claim's two conditions (main, contrast) as `tasks.sensitivity.TokenSequences`.
+condition_sequences : the claim's two conditions (main, contrast) as `tasks.control_sequences.TokenSequences`.
 head_scores         : the claim's score ``[N, L, H]`` of one model on one condition.
 judge_scores        : the claim's own criteria on one model's scores (large heads, contrast).
 evaluate_pattern    : P1/P2 on one model and its random-weights twins -> `ClaimResult`.
@@ -28,14 +28,14 @@ from stats.paired_bootstrap import paired_bootstrap_difference
 
 if TYPE_CHECKING:
     from fixtures.session import ModelRun
-    from tasks.sensitivity import TokenSequences
+    from tasks.control_sequences import TokenSequences
 
 CONDITIONS = {"induction": ("repeated", "not repeated"), "previous_token": ("natural", "shuffled")}
 
 
 def condition_sequences(claim: PatternClaim, tokenizer, *, seed: int) -> tuple[TokenSequences, TokenSequences]:
     """``(main, contrast)`` sequences of the claim, generated from `seed` (length-matched)."""
-    from tasks.sensitivity import natural_and_shuffled, repeated_random
+    from tasks.control_sequences import natural_and_shuffled, repeated_random
 
     if claim.score == "induction":
         return repeated_random(tokenizer, n=claim.sequences, half=claim.length, seed=seed)

@@ -45,7 +45,7 @@ CORRECTION_ALIASES = {"bh": "fdr_bh", "benjamini-hochberg": "fdr_bh", "by": "fdr
                       "bonf": "bonferroni", "holm-bonferroni": "holm", "": "none"}
 MEASURES = ("fraction_specialized", "count_specialized", "fraction_cv_consistent",
             "count_cv_consistent", "depth_pvalue",
-            # estimands with bootstrap intervals over pairs (evaluation.estimands)
+            # estimands with bootstrap intervals over pairs (evaluation.claim_estimands)
             "pi1", "pi1_ci_low", "median_abs_effect", "median_abs_effect_ci_low",
             "share_large_effect", "share_large_effect_ci_low")
 #: Estimands a claim's controls are compared on (model minus control, paired bootstrap).
@@ -55,7 +55,7 @@ OPS: dict[str, Any] = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "
 REQUIRED_KEYS = ("id", "title", "statement", "level", "features", "test", "alpha", "correction",
                  "min_effect", "cv", "expect", "reported")
 OPTIONAL_KEYS = ("effect_size", "depth", "controls", "top_k", "notes", "estimand", "tasks", "factorial")
-#: `factorial:` keys of a claim on the hops x book design (F1-F3, see `evaluation.factorial`).
+#: `factorial:` keys of a claim on the hops x book design (F1-F3, see `evaluation.factorial_effects`).
 FACTORIAL_KEYS = ("open_tasks", "min_pairs", "correct_only")
 CV_KEYS = ("folds", "min_consistency", "required")
 CV_OPTIONAL_KEYS = ("mode", "alpha", "n_perm", "familywise")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evaluation.component_claim import Claim
-from evaluation.estimands import (
+from evaluation.claim_estimands import (
     ESTIMAND_NAMES,
     bootstrap_estimands,
     depth_distance,
@@ -266,7 +266,7 @@ def _comparison(claim: Claim, figures: dict) -> list[ComparisonRow]:
 class Measurement:
     """A claim measured on one set of activations: analysis, figures, plot profiles, the
     value of the claim's expectation measure and, when asked for, the bootstrap of its
-    estimands over pairs (`evaluation.estimands`)."""
+    estimands over pairs (`evaluation.claim_estimands`)."""
 
     analysis: ComponentAnalysis
     figures: dict

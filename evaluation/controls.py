@@ -47,7 +47,7 @@ from stats.monte_carlo import monte_carlo_pvalue
 if TYPE_CHECKING:
     from engine.cache import ActivationCache
     from engine.provider import ActivationProvider
-    from tasks.schema import TaskSet
+    from tasks.taskset import TaskSet
 
 #: What `make_controls` returns: ``run(claim, main) -> (rows, plot profiles)``.
 ControlsRunner = Callable[[Claim, Measurement], tuple[list[ControlRow], dict[str, np.ndarray]]]

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from engine.intervention.runs import CleanRun
     from engine.model.lazy import LazyModel
     from engine.progress import Step
-    from tasks.schema import Prompt, TaskSet
+    from tasks.taskset import Prompt, TaskSet
 
 
 class InsufficientData(InsufficientEvidence):
@@ -71,7 +71,7 @@ class InterventionData:
     Parameters
     ----------
     model : engine.model.lazy.LazyModel
-    taskset : tasks.schema.TaskSet
+    taskset : tasks.taskset.TaskSet
     activations : engine.activations.Activations
         The captured activations (component selection reads them; nothing is recaptured).
     prompt_format : str

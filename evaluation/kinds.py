@@ -86,7 +86,7 @@ def evaluate_component(claim: Claim, run: ModelRun) -> ClaimResult:
     from evaluation.controls import make_controls
 
     if claim.tasks is not None:  # the claim's own task set: activations, behaviour and controls on it
-        from evaluation.factorial import evaluate_factorial_claim
+        from evaluation.factorial_effects import evaluate_factorial_claim
 
         run = run.session.model_run(run.name, tasks=claim.tasks,
                                     correct_only=claim.factorial.correct_only if claim.factorial else None)
@@ -101,8 +101,8 @@ def evaluate_component(claim: Claim, run: ModelRun) -> ClaimResult:
 
 
 def with_power(claim: Claim, result: ClaimResult) -> ClaimResult:
-    """`result` with its power table (`evaluation.power`) in ``figures["power_table"]``."""
-    from evaluation.power import power_figures
+    """`result` with its power table (`evaluation.power_table`) in ``figures["power_table"]``."""
+    from evaluation.power_table import power_figures
 
     n_pairs, total = result.figures.get("n_pairs"), result.figures.get("total")
     if isinstance(n_pairs, int) and isinstance(total, int):

@@ -19,7 +19,7 @@ with noise on the embeddings restoring MLP0 restores the token's identity, so la
 decided them on SmolLM2 (issue 14).
 
 Criteria "rome" (Meng et al. 2022, as they did it): plain fact-completion prompts generated from
-the fact tables (`tasks.sensitivity.recall_cloze`, the subject opens the prompt and is never
+the fact tables (`tasks.control_sequences.recall_cloze`, the subject opens the prompt and is never
 repeated), kept when the model's greedy next token is the answer's first token; noise added to
 the stream entering ``corruption.after_layer`` (1: block 0 counts as the embedding, so no
 restoration can hand the token's identity back); windows of ``window_fraction x L`` layers;

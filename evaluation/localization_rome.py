@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def cloze_items(lazy, *, seed: int, limit: int, batch_size: int = 64) -> tuple[list, list, dict]:
-    """Trace items of `tasks.sensitivity.recall_cloze` prompts whose greedy next token is the
+    """Trace items of `tasks.control_sequences.recall_cloze` prompts whose greedy next token is the
     answer's first token (facts the model knows), at most `limit` (0: all), in the seeded order.
 
     Returns ``(items, facts, counts)``.
@@ -32,7 +32,7 @@ def cloze_items(lazy, *, seed: int, limit: int, batch_size: int = 64) -> tuple[l
     import torch
 
     from engine.intervention.tracing import trace_item
-    from tasks.sensitivity import recall_cloze
+    from tasks.control_sequences import recall_cloze
 
     tok, model = lazy.tokenizer, lazy.model
     facts = recall_cloze(seed=seed)

@@ -42,7 +42,7 @@ from tasks.factorial import FactorialSet, generate_factorial, named_contrast, su
 from tasks.filler import count_words, filler_contrast
 from tasks.generate import generate_extended, generate_surface_reasoning
 from tasks.loader import load_task_file
-from tasks.schema import TaskSet
+from tasks.taskset import TaskSet
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 

@@ -70,7 +70,7 @@ from tasks.factorial_templates import (
 )
 from tasks.filler import count_words
 from tasks.generate import FACTS_DIR, read_fact_table, slugify
-from tasks.schema import Prompt, TaskPair, TaskSet
+from tasks.taskset import Prompt, TaskPair, TaskSet
 from tasks.seeding import item_rng
 
 CELLS: tuple[str, ...] = ("closed-1hop", "closed-2hop", "open-1hop", "open-2hop")
@@ -321,7 +321,7 @@ def contrast(fset: FactorialSet, a_cell: str, b_cell: str, *, name: str | None =
     """Two cells of `fset` as a pair `TaskSet`: pair i is item i, side a vs side b.
 
     Labels are the two cell names, pair ids the item ids, categories the families (not in
-    `tasks.schema.CATEGORIES`; `tasks.loader.dump_tasks` declares them, so the set
+    `tasks.taskset.CATEGORIES`; `tasks.loader.dump_tasks` declares them, so the set
     round-trips through a task file). ``provenance`` records the factorial's hash and seed,
     the cells, and each pair's ``subjects`` and ``bridges`` (for causal tracing).
 

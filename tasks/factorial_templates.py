@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from tasks.errors import LengthMatchError
 from tasks.filler import FILLER_POOL, count_words
-from tasks.schema import _fold
+from tasks.taskset import _fold
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Family:
     ----------
     name : str
         Family key: the pair category and the item-id prefix (not one of
-        `tasks.schema.CATEGORIES`, whose subjects mean something else).
+        `tasks.taskset.CATEGORIES`, whose subjects mean something else).
     chain : str
         The chain in words, for reports (``"book -> author -> nationality"``).
     tables : tuple of str

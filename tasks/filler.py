@@ -28,7 +28,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from tasks.errors import LengthMatchError
-from tasks.schema import Prompt, TaskPair, TaskSet
+from tasks.taskset import Prompt, TaskPair, TaskSet
 from tasks.seeding import item_rng
 
 CountTokens = Callable[[str], int]

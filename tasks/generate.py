@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.errors import TaskFileError
-from tasks.schema import CATEGORIES, Prompt, TaskPair, TaskSet
+from tasks.taskset import CATEGORIES, Prompt, TaskPair, TaskSet
 from tasks.seeding import item_rng
 from tasks.templates import RELATIONS, Relation
 

@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 
 from tasks.errors import TaskFileError, YAMLReadError, shown
-from tasks.schema import CATEGORIES, DEFAULT_LABELS, Prompt, TaskPair, TaskSet
+from tasks.taskset import CATEGORIES, DEFAULT_LABELS, Prompt, TaskPair, TaskSet
 
 MAX_TASK_FILE_BYTES = 8 * 2**20
 MAX_PAIRS = 10_000

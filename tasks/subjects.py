@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 
 from tasks.generate import FACTS_DIR, read_fact_table
-from tasks.schema import TaskPair, TaskSet
+from tasks.taskset import TaskPair, TaskSet
 from tasks.templates import RELATIONS
 
 

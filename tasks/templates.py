@@ -24,7 +24,7 @@ class Relation:
     Parameters
     ----------
     category : str
-        Pair category (one of `tasks.schema.CATEGORIES`); also the pair-id prefix.
+        Pair category (one of `tasks.taskset.CATEGORIES`); also the pair-id prefix.
     table : str
         Fact table file name under ``tasks/data/facts/``.
     key : str

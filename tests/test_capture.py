@@ -283,7 +283,7 @@ def test_get_activations_names_the_pairs_whose_prompts_are_too_long(tmp_path):
     from engine.activations import get_activations
     from engine.cache import ActivationCache
     from engine.model.lazy import LazyModel
-    from tasks.schema import Prompt, TaskPair, TaskSet
+    from tasks.taskset import Prompt, TaskPair, TaskSet
 
     pairs = [TaskPair(f"p{i}", "capital", Prompt(text, "A", kind="recall"), Prompt("Q?", "B", kind="reasoning"))
              for i, text in enumerate(["Q?", "y " * 300, "Q?", "z " * 400])]

@@ -542,7 +542,7 @@ def tiny_activations():
     )
     from tasks.filler import filler_contrast
     from tasks.loader import load_tasks
-    from tasks.schema import TaskSet
+    from tasks.taskset import TaskSet
 
     tasks, tokenizer = load_tasks("core"), build_tiny_tokenizer()
     # Every third pair (13): enough for 5 folds, and capture stays fast on a busy CPU.

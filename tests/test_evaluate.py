@@ -209,7 +209,7 @@ def test_estimands_are_composed_from_the_per_feature_results(acts):
     """pi1 is Storey's estimate on one Bonferroni p-value per component over its features, the
     effect summaries use each component's largest |effect|; the resamples are a function of the
     seed and the pairs (the model and a control on the same pairs share them)."""
-    from evaluation.estimands import bootstrap_estimands
+    from evaluation.claim_estimands import bootstrap_estimands
     from stats.estimands import storey_pi1
 
     claim = _claim("h2_heads")

@@ -24,7 +24,7 @@ from tasks.factorial_templates import FAMILIES
 from tasks.filler import FILLER_POOL, count_words
 from tasks.generate import FACTS_DIR
 from tasks.loader import dump_tasks, load_tasks, parse_tasks
-from tasks.schema import CATEGORIES, Prompt
+from tasks.taskset import CATEGORIES, Prompt
 from tasks.subjects import subject_char_spans
 
 MIN_PER_CELL = 200

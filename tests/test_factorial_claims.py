@@ -8,8 +8,8 @@ import pytest
 from scipy import stats as sps
 
 from evaluation.component_claim import load_claim
-from evaluation.factorial import beyond_book, book_control_row, factorial_effects
-from evaluation.power import power_figures
+from evaluation.factorial_effects import beyond_book, book_control_row, factorial_effects
+from evaluation.power_table import power_figures
 from evaluation.schema import ClaimFileError
 from engine.activations import Activations
 from report.factorial_tables import extra_tables_html, factorial_plot

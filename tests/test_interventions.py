@@ -216,7 +216,7 @@ def test_symmetric_replacement_keeps_length_and_changes_only_the_subject(tiny):
 
 def test_answer_target_is_where_the_model_starts_the_answer(tiny):
     from engine.intervention.answer_metrics import answer_targets, find_answer
-    from tasks.schema import Prompt
+    from tasks.taskset import Prompt
 
     _, tok = tiny
     prompt = Prompt("What is the capital of Switzerland?", "Bern", ("Berne",), "recall")

@@ -12,7 +12,7 @@ from evaluation.schema import ClaimFileError
 from engine.hooks import active_hook_count
 from engine.model.tiny import build_tiny_model, build_tiny_tokenizer
 from engine.patterns import attention_to, induction_keys, previous_keys
-from tasks.sensitivity import natural_and_shuffled, repeated_random
+from tasks.control_sequences import natural_and_shuffled, repeated_random
 
 ROOT = "hypotheses"
 

@@ -206,7 +206,7 @@ def cell_behaviour(closed_run, open_run) -> dict[str, dict]:
 def _power_before_capture(claim: Claim, run, n_items: int) -> dict:
     """The power table for `n_items` pairs, with the component count read from the model's
     config figures (the model is loaded already: its greedy answers decided the items)."""
-    from evaluation.power import power_figures
+    from evaluation.power_table import power_figures
 
     info = run.model.loaded.info
     per_layer = {"layer": 1, "head": info["n_heads"], "neuron": info["d_mlp"]}[claim.component_level]
