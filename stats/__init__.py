@@ -13,6 +13,7 @@ crossval       : pair_folds, consistency, cross_fit.
 regression     : covariate_adjusted_test, covariate_adjusted_two_sample.
 specialization : FeatureResult, feature_result, label_components, specialization_table.
 monte_carlo    : monte_carlo_pvalue (the one (1 + #extreme) / (1 + n) of every resampling test).
+decision       : sesoi_decision (supported / refuted / inconclusive against a SESOI), n_for_sesoi.
 """
 from stats.crossval import (
                                ConsistencyResult,
@@ -21,6 +22,7 @@ from stats.crossval import (
                                cross_fit,
                                pair_folds,
 )
+from stats.decision import SesoiDecision, n_for_sesoi, sesoi_decision
 from stats.effect_size import (
                                ConfidenceInterval,
                                EffectSizeResult,
@@ -62,5 +64,6 @@ __all__ = [
     "pair_folds", "consistency", "cross_fit", "ConsistencyResult", "CrossFitResult",
     "CovariateTestResult", "covariate_adjusted_test", "covariate_adjusted_two_sample",
     "MonteCarloPValue", "monte_carlo_pvalue",
+    "SesoiDecision", "n_for_sesoi", "sesoi_decision",
     "LABELS", "FeatureResult", "feature_result", "label_components", "specialization_table",
 ]
