@@ -28,7 +28,6 @@ interval, no baseline to compare with): inconclusive.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -228,12 +227,6 @@ def bundles_from_records(records: Iterable[Mapping[str, Any]], *, claims: Iterab
         part = profiles_from_record(rec, architecture=(architectures or {}).get(rec.get("model")))
         merged[part.name] = merged[part.name].merge(part) if part.name in merged else part
     return list(merged.values())
-
-
-def bundles_from_evidence(*paths: str | Path, claims: Iterable[str] | None = None) -> list[ModelProfile]:
-    """`bundles_from_records` over the records of evidence.json files (earlier runs)."""
-    records = [r for p in paths for r in json.loads(Path(p).read_text(encoding="utf-8"))["records"]]
-    return bundles_from_records(records, claims=claims)
 
 
 def bootstrap_pairs(n_pairs: int, *, n_boot: int, rng: int | np.random.Generator) -> np.ndarray:

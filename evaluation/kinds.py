@@ -151,7 +151,7 @@ def evaluate_agreement(claim: AgreementClaim, session: RunSession) -> ClaimResul
     from evaluation.agreement import (
         NotEnoughModelsError,
         baseline_activations,
-        bundles_from_evidence,
+        bundles_from_records,
         evaluate_h4,
         profiles_from_activations,
     )
@@ -180,7 +180,7 @@ def evaluate_agreement(claim: AgreementClaim, session: RunSession) -> ClaimResul
             run.release()
     if options.compare_with:
         live = {b.name for b in bundles}
-        earlier = bundles_from_evidence(*options.compare_with, claims=sorted(claim.sources))
+        earlier = bundles_from_records(session.earlier_records, claims=sorted(claim.sources))
         bundles += [b for b in earlier if b.name not in live]
     return evaluate_h4(claim, bundles, seed=options.seed)
 

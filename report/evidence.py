@@ -15,6 +15,7 @@ file_slug         : a file-name-safe form that never collides (different names, 
 components_path   : ``<report-dir>/components/<model>/<claim>.csv``, by `file_slug`.
 write_components  : one CSV of components per claim and model.
 write_evidence    : evidence.json, written atomically.
+read_evidence     : an evidence.json read back and checked (`EvidenceFileError` names the file and field).
 
 Test code uses only `record_result` and `set_run_metadata`; `report.plugin` reads the rest.
 """
@@ -306,7 +307,7 @@ def write_evidence(path: Path, records: list[Mapping[str, Any]], *, run: Mapping
     >>> write_evidence(Path("reports/evidence.json"), records, run={"model": "tiny"})  # doctest: +SKIP
     """
     document = {
-        "schema_version": 1,
+        "schema_version": EVIDENCE_SCHEMA_VERSION,
         "run": jsonable(dict(run)),
         "records": list(records),
         "errors": jsonable(list(errors)),
@@ -314,6 +315,51 @@ def write_evidence(path: Path, records: list[Mapping[str, Any]], *, run: Mapping
     # default=str: a Path or torch dtype given as metadata must not lose the whole file.
     _atomic_write(Path(path), json.dumps(document, indent=1, allow_nan=False, default=str) + "\n")
     return Path(path)
+
+
+EVIDENCE_SCHEMA_VERSION = 1
+
+
+class EvidenceFileError(ValueError):
+    """An evidence.json that cannot be read back; the message names the file and what is wrong."""
+
+
+def read_evidence(path: str | Path) -> dict[str, Any]:
+    """evidence.json at `path` as written by `write_evidence`: ``schema_version``, ``run``,
+    ``records`` (each a mapping with ``id`` and ``model``) and ``errors``.
+
+    Raises
+    ------
+    EvidenceFileError
+        The file is missing, not JSON, of another schema version, or lacks a field.
+
+    Examples
+    --------
+    >>> read_evidence("reports/latest/evidence.json")["records"][0]["id"]  # doctest: +SKIP
+    'H1'
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EvidenceFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise EvidenceFileError(f"{path}: not a JSON evidence file ({exc})") from None
+    if not isinstance(document, dict):
+        raise EvidenceFileError(f"{path}: expected a JSON object with `records`, got {type(document).__name__}")
+    version = document.get("schema_version")
+    if version != EVIDENCE_SCHEMA_VERSION:
+        raise EvidenceFileError(f"{path}: `schema_version` is {version!r}; this suite reads "
+                                f"{EVIDENCE_SCHEMA_VERSION}")
+    records = document.get("records")
+    if not isinstance(records, list):
+        raise EvidenceFileError(f"{path}: `records` must be a list, got {type(records).__name__}")
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or "id" not in record or "model" not in record:
+            raise EvidenceFileError(f"{path}: `records[{i}]` must be a mapping with `id` and `model`")
+    document.setdefault("run", {})
+    document.setdefault("errors", [])
+    return document
 
 
 def _atomic_write(path: Path, text: str) -> None:
