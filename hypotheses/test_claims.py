@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.component_names import with_tl_names
 from evaluation.discovery import DiscoveredClaim, discover
 from fixtures.options import RUN_OPTIONS
 from fixtures.session import ModelRun, RunSession
@@ -68,6 +69,7 @@ def test_claim(model_claim: DiscoveredClaim, model_run: ModelRun, request: pytes
                      task_file=str(model_run.taskset.source_path or model_run.taskset.name),
                      task_hash=model_run.taskset.sha256, seed=options.seed, **per_model)
     result = model_claim.kind.judge(model_claim.loaded(), model_run, model=model_run.name)
+    result = with_tl_names(result, model_run.tl_naming)
     record_result(request, result)
     _assert_verdict(result)
 
