@@ -3,6 +3,8 @@
 Contents
 --------
 DiscoveredClaim    : one claim file: its kind, path, loaded claim or the error that stops it.
+claim_file_hashes  : test id -> path and SHA-256 of each claim file (run metadata).
+claim_files_digest : one hash over them (shards of one run must agree on it).
 discover           : every claim file of every registered kind under some directories.
 selectable_ids     : the names ``--claim`` selects a claim by (its id; an invalid file's folder).
 sibling_claim_path : a claim a claim refers to by its folder name (H5a's selection claim).
@@ -103,3 +105,25 @@ def sibling_claim_path(claim_file: Path, folder: str, file_name: str = "claim.ya
     """
     beside = Path(claim_file).resolve().parent.parent / folder / file_name
     return beside if beside.is_file() else shipped_claims_dir() / folder / file_name
+
+
+def claim_file_hashes(claims: Iterable[DiscoveredClaim]) -> dict[str, dict[str, str]]:
+    """Test id -> ``{"path", "sha256"}`` of each discovered claim file (its bytes as on disk).
+
+    Recorded in a run's metadata so that results of different runs are merged only when they
+    evaluated the same claim files (see `claim_files_digest`).
+    """
+    import hashlib
+
+    return {c.test_id: {"path": str(c.path), "sha256": hashlib.sha256(c.path.read_bytes()).hexdigest()}
+            for c in claims}
+
+
+def claim_files_digest(hashes: dict[str, dict[str, str]]) -> str:
+    """One SHA-256 over every claim file's id and hash (paths left out: a checkout's location
+    does not change a claim)."""
+    import hashlib
+    import json
+
+    blob = json.dumps(sorted((cid, h["sha256"]) for cid, h in hashes.items()))
+    return hashlib.sha256(blob.encode()).hexdigest()

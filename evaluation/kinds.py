@@ -58,6 +58,11 @@ class ClaimKind:
         Returns the claim's `ClaimResult`; raises for what is an error, not a verdict, and
         `evaluation.result.InsufficientEvidence` when the data cannot decide (see `judge`).
     description : str
+    merge_inputs : callable(claim, RunSession) -> {model: JSON payload}, optional
+        For "run" kinds: what one run records of each of its models (``--shard``) so that a
+        merge of several runs evaluates the claim across all of them.
+    evaluate_merged : callable(claim, inputs, records, *, models, seed) -> ClaimResult, optional
+        The claim on the payloads of several runs (`cluster.merge`), by the same rule as `evaluate`.
     """
 
     name: str
@@ -66,6 +71,8 @@ class ClaimKind:
     scope: str
     evaluate: Callable[..., ClaimResult]
     description: str
+    merge_inputs: Callable[..., dict] | None = None
+    evaluate_merged: Callable[..., ClaimResult] | None = None
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -148,41 +155,34 @@ def evaluate_agreement(claim: AgreementClaim, session: RunSession) -> ClaimResul
     Raises `evaluation.agreement.NotEnoughModelsError` with fewer than two models (a skip) and
     `evaluation.components.InsufficientPairs` when ``--correct-only`` leaves a model too few pairs.
     """
-    from evaluation.agreement import (
-        NotEnoughModelsError,
-        baseline_activations,
-        bundles_from_records,
-        evaluate_h4,
-        profiles_from_activations,
-    )
-    from evaluation.components import InsufficientPairs
+    from evaluation.agreement import NotEnoughModelsError, bundles_from_records, evaluate_h4
+    from evaluation.agreement_inputs import live_bundles
 
     options = session.options
     if len(options.models) + len(options.compare_with) < 2:  # said before any model is touched
         raise NotEnoughModelsError(f"{claim.id}: the run has one model ({options.models[0]}) and no "
                                    "--compare-with evidence")
-    needed = max(2 * c.cv.folds for c in claim.sources.values())
-    bundles = []
-    for name in options.models:
-        run = session.model_run(name)
-        try:
-            acts = run.activations
-            if acts.n_pairs < needed:
-                raise InsufficientPairs(
-                    f"{claim.id}: --correct-only leaves {acts.n_pairs} pairs of {len(run.taskset.pairs)} that "
-                    f"{name} answers correctly on both sides; its source claims need at least {needed}")
-            bundles.append(profiles_from_activations(acts, claim.sources, seed=options.seed,
-                                                     n_boot=claim.n_bootstrap, name=name,
-                                                     architecture=run.architecture,
-                                                     baseline=baseline_activations(claim, run),
-                                                     baseline_contrast=claim.baseline))
-        finally:
-            run.release()
+    bundles = live_bundles(claim, session)
     if options.compare_with:
         live = {b.name for b in bundles}
         earlier = bundles_from_records(session.earlier_records, claims=sorted(claim.sources))
         bundles += [b for b in earlier if b.name not in live]
     return evaluate_h4(claim, bundles, seed=options.seed)
+
+
+def agreement_merge_inputs(claim: AgreementClaim, session: RunSession) -> dict:
+    """H4's per-model profiles and bootstrap replicates of the run's models (for a merge)."""
+    from evaluation.agreement_inputs import shard_inputs
+
+    return shard_inputs(claim, session)
+
+
+def evaluate_agreement_merged(claim: AgreementClaim, inputs: dict, records: list, *, models: list,
+                              seed: int) -> ClaimResult:
+    """H4 on the profiles recorded by several runs, by `evaluate_h4` as in one run."""
+    from evaluation.agreement_inputs import evaluate_from_inputs
+
+    return evaluate_from_inputs(claim, inputs, records, models=models, seed=seed)
 
 
 KINDS: tuple[ClaimKind, ...] = (
@@ -191,7 +191,8 @@ KINDS: tuple[ClaimKind, ...] = (
     ClaimKind("intervention", "intervention.yaml", load_intervention_claim, "model", evaluate_intervention,
               "causal tests: ablating or restoring components changes the answer"),
     ClaimKind("model_agreement", "model_agreement.yaml", load_agreement_claim, "run", evaluate_agreement,
-              "per-layer profiles agree across models"),
+              "per-layer profiles agree across models", merge_inputs=agreement_merge_inputs,
+              evaluate_merged=evaluate_agreement_merged),
     ClaimKind("attention_pattern", "pattern.yaml", load_pattern_claim, "model", evaluate_pattern,
               "positive controls: heads with a known attention pattern (induction, previous token)"),
     ClaimKind("attention_knockout", "knockout.yaml", load_knockout_claim, "model", evaluate_knockout,

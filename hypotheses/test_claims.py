@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from evaluation.component_names import with_tl_names
-from evaluation.discovery import DiscoveredClaim, discover
+from evaluation.discovery import DiscoveredClaim, claim_file_hashes, claim_files_digest, discover
+from evaluation.result import InsufficientEvidence
 from fixtures.options import RUN_OPTIONS
 from fixtures.session import ModelRun, RunSession
-from report.evidence import record_result, set_run_metadata
+from report.evidence import record_merge_inputs, record_result, set_run_metadata
 
 _DISCOVERED = pytest.StashKey[list[DiscoveredClaim]]()
 
@@ -29,6 +30,8 @@ def _discovered(config: pytest.Config) -> list[DiscoveredClaim]:
     if _DISCOVERED not in config.stash:
         roots = [Path(__file__).parent, *config.stash[RUN_OPTIONS].claim_dirs]
         config.stash[_DISCOVERED] = discover(roots)
+        hashes = claim_file_hashes(config.stash[_DISCOVERED])  # a merge refuses runs of other files
+        set_run_metadata(config, claim_files=hashes, claim_files_sha256=claim_files_digest(hashes))
     return config.stash[_DISCOVERED]
 
 
@@ -77,6 +80,12 @@ def test_claim(model_claim: DiscoveredClaim, model_run: ModelRun, request: pytes
 def test_run_claim(run_claim: DiscoveredClaim, run_session: RunSession, request: pytest.FixtureRequest) -> None:
     from evaluation.agreement import NotEnoughModelsError
 
+    kind, options = run_claim.kind, run_session.options
+    if options.shard is not None and kind.merge_inputs is not None:
+        try:  # one shard's models, for the merge (`python -m cluster merge`)
+            record_merge_inputs(request, run_claim.test_id, kind.merge_inputs(run_claim.loaded(), run_session))
+        except InsufficientEvidence:
+            pass  # the claim's own evaluation below says why (inconclusive); nothing to merge
     try:
         result = run_claim.kind.judge(run_claim.loaded(), run_session,
                                       model=", ".join(run_session.options.models))
