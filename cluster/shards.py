@@ -182,12 +182,14 @@ def run_shard(spec: ShardSpec) -> ShardOutcome:
 
 
 def _last_lines(log: Path, n: int = 3) -> str:
+    """The log's first ``ERROR`` line (pytest's usage errors come first), else its last lines."""
     try:
         lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
                  if line.strip()]
     except OSError:
         return "(no log)"
-    return " | ".join(lines[-n:])[-600:]
+    first_error = next((line for line in lines if line.startswith(("ERROR", "error:"))), None)
+    return (first_error or " | ".join(lines[-n:]))[-600:]
 
 
 def write_status(report_dir: str | os.PathLike[str], outcome: ShardOutcome) -> Path:
