@@ -4,6 +4,7 @@ Contents
 --------
 ClaimKind             : file name, loader, scope ("model" or "run") and evaluator of one kind.
 evaluate_component    : H1-H3 style claims on one model's activations, with their controls.
+claim_activations     : the activations and arrays a component claim analysed (for exports).
 evaluate_intervention : H5 claims (ablation dissociation, causal-tracing localization).
 evaluate_agreement    : H4, across every model of the run and earlier runs' evidence.
 KINDS                 : the registered kinds, in the order their tests run.
@@ -33,6 +34,7 @@ from evaluation.pattern_claim import PatternClaim, load_pattern_claim
 from evaluation.result import ClaimResult, InsufficientEvidence, inconclusive_result
 
 if TYPE_CHECKING:
+    from engine.activations import Activations
     from fixtures.session import ModelRun, RunSession
 
 AnyClaim = Union[Claim, DissociationClaim, LocalizationClaim, AgreementClaim, PatternClaim, KnockoutClaim]
@@ -105,6 +107,17 @@ def evaluate_component(claim: Claim, run: ModelRun) -> ClaimResult:
             run.provider, run.taskset, run.activations, seed=run.options.seed, cache=run.cache))
     return with_power(claim, evaluate_claim(claim, run.activations, behaviour=run.behaviour,
                                             seed=run.options.seed, model=run.name, controls=controls))
+
+
+def claim_activations(claim: AnyClaim, run: ModelRun) -> tuple[Activations, tuple[str, ...]] | None:
+    """The activations and captured arrays a component claim analysed on `run`'s model (its own
+    task set and pair subset when it names one, as `evaluate_component` does); None for other kinds."""
+    if not isinstance(claim, Claim):
+        return None
+    if claim.tasks is not None:
+        run = run.session.model_run(run.name, tasks=claim.tasks,
+                                    correct_only=claim.factorial.correct_only if claim.factorial else None)
+    return run.activations, tuple(claim.features)
 
 
 def with_power(claim: Claim, result: ClaimResult) -> ClaimResult:

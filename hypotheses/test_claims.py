@@ -74,6 +74,13 @@ def test_claim(model_claim: DiscoveredClaim, model_run: ModelRun, request: pytes
     result = model_claim.kind.judge(model_claim.loaded(), model_run, model=model_run.name)
     result = with_tl_names(result, model_run.tl_naming)
     record_result(request, result)
+    if "parquet" in options.exports:
+        from evaluation.kinds import claim_activations
+        from report.parquet_export import export_for_test
+
+        used = claim_activations(model_claim.loaded(), model_run) if result.components is not None else None
+        export_for_test(request, result, acts=used[0] if used else None, features=used[1] if used else (),
+                        naming=model_run.tl_naming)
     _assert_verdict(result)
 
 

@@ -46,7 +46,7 @@ def sharded(tmp_path_factory):
     base = tmp_path_factory.mktemp("sharded")
     claims = _fast_h4(base / "claims")
     cache = base / "cache"
-    flags = ["--no-controls", "--claims", str(claims), "--progress", "off"]
+    flags = ["--no-controls", "--claims", str(claims), "--progress", "off", "--export", "parquet"]
     specs = plan_shards(["tiny", "tiny:1", "no-such-model"], base / "run", claim_groups=[["H1", "U4"]],
                         cache_dir=str(cache), pytest_args=flags, threads=1)
     outcomes = launch(specs, make_executor("local", base / "run" / "jobs", ShardResources(gpus=0, timeout_min=20)))
@@ -98,4 +98,11 @@ def test_merged_report_lists_the_shards(sharded):
     specs, _, merged, _, _ = sharded
     html = merged.report_path.read_text()
     assert all(spec.name in html for spec in specs) and "unknown model" in html
-    assert (merged.report_path.parent / "components" / "tiny" / "H1.csv").is_file()
+    out = merged.report_path.parent
+    assert (out / "components" / "tiny" / "H1.csv").is_file()
+    import pandas as pd
+
+    for model in ("tiny", "tiny_1"):  # each shard's Parquet files, copied beside the merged report
+        table = pd.read_parquet(out / "parquet" / model / "H1.components.parquet")
+        assert set(table["tl_hook"]) == {f"blocks.{layer}.hook_resid_post" for layer in range(4)}
+        assert len(pd.read_parquet(out / "parquet" / model / "H1.prompts.parquet")) > 0
