@@ -102,7 +102,9 @@ def test_merged_report_lists_the_shards(sharded):
     assert (out / "components" / "tiny" / "H1.csv").is_file()
     import pandas as pd
 
-    for model in ("tiny", "tiny_1"):  # each shard's Parquet files, copied beside the merged report
+    from report.evidence import file_slug
+
+    for model in map(file_slug, ("tiny", "tiny:1")):  # each shard's Parquet files, beside the merged report
         table = pd.read_parquet(out / "parquet" / model / "H1.components.parquet")
         assert set(table["tl_hook"]) == {f"blocks.{layer}.hook_resid_post" for layer in range(4)}
         assert len(pd.read_parquet(out / "parquet" / model / "H1.prompts.parquet")) > 0
