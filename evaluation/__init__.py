@@ -14,5 +14,7 @@ dissociation     : H5a (ablation double dissociation).
 localization     : H5b (causal-tracing localization).
 intervention_data: what H5 claims share on one model.
 agreement        : H4 (profiles across models).
+agreement_inputs : H4's per-model inputs: computed per run, recorded by shards, evaluated at a merge.
+component_names  : TransformerLens hook names beside our component names in a result.
 result           : `ClaimResult`, `ControlRow`, `ComparisonRow`: all the report reads.
 """

@@ -7,7 +7,6 @@ RESULTS_KEY       : config stash key -> every `ClaimResult` recorded in this pro
 RUN_METADATA_KEY  : config stash key -> run metadata (model, revision, seed, ...), JSON-ready.
 record_result     : store a claim test's `ClaimResult` for the report.
 record_merge_inputs : store what a later merge needs of this run for a cross-model claim.
-suite_version     : the suite's version and a hash of its code (run metadata; merges compare it).
 set_run_metadata  : add run metadata to the Environment table and to evidence.json.
 sync_environment  : copy the run metadata into pytest-metadata's Environment dict.
 package_versions  : installed versions of the packages that shape a result.
@@ -23,7 +22,6 @@ Test code uses only `record_result` and `set_run_metadata`; `report.plugin` read
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import html
 import json
@@ -46,9 +44,6 @@ RESULT_KEY = pytest.StashKey[ClaimResult]()
 RESULTS_KEY = pytest.StashKey[list[ClaimResult]]()
 RUN_METADATA_KEY = pytest.StashKey[dict[str, Any]]()
 MERGE_INPUTS_KEY = pytest.StashKey[dict[str, Any]]()
-
-#: The packages whose code shapes a result (`suite_version` hashes their modules).
-SUITE_PACKAGES = ("tasks", "engine", "stats", "evaluation", "fixtures", "report", "hypotheses")
 
 #: Packages whose versions change numbers in a claim (model code, numerics, statistics).
 DEFAULT_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "gguf", "numpy",
@@ -121,38 +116,6 @@ def record_merge_inputs(request: pytest.FixtureRequest, claim_id: str, inputs: M
     >>> record_merge_inputs(request, "H4", {"smollm2": {...}})  # doctest: +SKIP
     """
     request.node.stash[MERGE_INPUTS_KEY] = {str(claim_id): jsonable(dict(inputs))}
-
-
-def suite_version() -> dict[str, str]:
-    """``{"version", "code_sha256"}``: the installed distribution's version and one SHA-256 over
-    the modules of `SUITE_PACKAGES` (relative path and bytes), so that two runs of one version
-    with different code (an edited checkout) are told apart.
-
-    Examples
-    --------
-    >>> sorted(suite_version())
-    ['code_sha256', 'version']
-    """
-    return dict(_suite_version())
-
-
-@functools.lru_cache(maxsize=1)
-def _suite_version() -> tuple[tuple[str, str], ...]:
-    import importlib.util
-
-    digest = hashlib.sha256()
-    for name in SUITE_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        for location in (spec.submodule_search_locations or []) if spec is not None else []:
-            root = Path(location)
-            for path in sorted(root.rglob("*.py")):
-                digest.update(f"{name}/{path.relative_to(root).as_posix()}\0".encode())
-                digest.update(path.read_bytes())
-    try:
-        version = importlib_metadata.version("circuit-hypotheses")
-    except importlib_metadata.PackageNotFoundError:
-        version = "unknown"
-    return (("version", version), ("code_sha256", digest.hexdigest()))
 
 
 def set_run_metadata(config: pytest.Config, **fields: Any) -> None:

@@ -56,7 +56,6 @@ from report.evidence import (
     components_path,
     package_versions,
     set_run_metadata,
-    suite_version,
     write_components,
     write_evidence,
 )
@@ -66,6 +65,7 @@ from report.fragments import (
     table_header_cells,
 )
 from report.outcome import RunOutcome, write_verdicts
+from report.provenance import suite_version
 from report.run_dir import point_latest, report_dir_of
 from report.summary import summary_html
 
