@@ -228,11 +228,14 @@ def merge_reports(directories: Sequence[str | os.PathLike[str]], out_dir: str | 
     shards = _unique_names([load_shard(d) for d in directories])
     check_compatible(shards)
     usable = [s for s in shards if s.evidence is not None]
-    records, conflicts = merge_records(usable, skip_kinds=("model_agreement",))
+    from evaluation.kinds import KINDS
+
+    cross_kinds = tuple(k.name for k in KINDS if k.scope == "run")  # recomputed here, across every shard
+    records, conflicts = merge_records(usable, skip_kinds=cross_kinds)
     order = list(models or [])
     for shard in usable:
         for rec in shard.evidence["records"]:
-            if rec.get("kind") != "model_agreement" and rec["model"] not in order:
+            if rec.get("kind") not in cross_kinds and rec["model"] not in order:
                 order.append(str(rec["model"]))
         for per_model in shard.evidence["merge_inputs"].values():
             order += [m for m in per_model if m not in order]
