@@ -117,7 +117,7 @@ def evaluate_dissociation(claim: DissociationClaim, data: InterventionData, *, m
         return evaluate_causal_dissociation(claim, data, model=model)
     from evaluation.component_claim import load_claim
     from evaluation.components import analyse_components
-    from evaluation.discovery import sibling_claim_path
+    from evaluation.schema import sibling_claim_path
     from engine.intervention.ablation import Ablation
     from engine.intervention.runs import ablation_metrics
 

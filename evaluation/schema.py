@@ -9,6 +9,8 @@ field_number   : a finite number within bounds, or a problem.
 field_choice   : one of the allowed values, or a problem.
 field_text     : a non-empty string of bounded length, or a problem.
 claim_texts    : id, title, statement, notes and reported: the fields every kind shows in the report.
+shipped_claims_dir : where the shipped claims are (the `hypotheses` package directory).
+sibling_claim_path : a claim a claim refers to by its folder name (H5a's selection claim).
 
 Every claim kind's loader (`evaluation.component_claim`, `evaluation.intervention_claim`,
 `evaluation.agreement_claim`) collects problems with these helpers and raises one
@@ -158,3 +160,26 @@ def read_yaml(path: Path) -> Any:
         return read_yaml_file(path, max_bytes=MAX_CLAIM_FILE_BYTES)
     except YAMLReadError as exc:
         raise ClaimFileError(path, [exc.problem]) from None
+
+
+def shipped_claims_dir() -> Path:
+    """The ``hypotheses/`` package directory (a checkout's or an installed wheel's).
+
+    Found from the package's import spec, so nothing is imported (no test module runs).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("hypotheses")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the `hypotheses` package (the shipped claims) is not importable")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+def sibling_claim_path(claim_file: Path, folder: str, file_name: str = "claim.yaml") -> Path:
+    """The claim ``<folder>/<file_name>`` next to `claim_file`'s folder, else the shipped one.
+
+    A user's intervention claim may select components with a claim of its own directory or with
+    a shipped one (``selection.claim: h2_heads``).
+    """
+    beside = Path(claim_file).resolve().parent.parent / folder / file_name
+    return beside if beside.is_file() else shipped_claims_dir() / folder / file_name

@@ -5,36 +5,26 @@ test_claim     : claims evaluated on each ``--model`` (components H1-H3, interve
 test_run_claim : claims that compare the run's models (H4), after the per-model claims.
 
 This module is the single piece of glue between pytest and the claims: the kinds, their files
-and their evaluators are registered in `evaluation.kinds`; discovery is `evaluation.discovery`.
+their evaluators and plots are declared in `kinds` (one module per kind); discovery is
+`kinds.discovery`, run once per run by `fixtures.plugin.discovered_claims`.
 supported -> pass; refuted or confounded -> fail with required vs measured; inconclusive (too
 few usable items, an undefined measure, nothing selected) -> skipped with "INCONCLUSIVE: <why>",
 its evidence still recorded; a malformed claim file or a crash -> error (never a refutation).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from evaluation.discovery import DiscoveredClaim, discover
-from fixtures.options import RUN_OPTIONS
+from fixtures.plugin import discovered_claims
 from fixtures.session import ModelRun, RunSession
+from kinds.discovery import DiscoveredClaim
 from report.evidence import record_result, set_run_metadata
-
-_DISCOVERED = pytest.StashKey[list[DiscoveredClaim]]()
-
-
-def _discovered(config: pytest.Config) -> list[DiscoveredClaim]:
-    if _DISCOVERED not in config.stash:
-        roots = [Path(__file__).parent, *config.stash[RUN_OPTIONS].claim_dirs]
-        config.stash[_DISCOVERED] = discover(roots)
-    return config.stash[_DISCOVERED]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for fixture, scope in (("model_claim", "model"), ("run_claim", "run")):
         if fixture in metafunc.fixturenames:
-            found = [c for c in _discovered(metafunc.config) if c.kind.scope == scope]
+            found = [c for c in discovered_claims(metafunc.config) if c.kind.scope == scope]
             metafunc.parametrize(fixture, found, ids=[c.test_id for c in found], indirect=True)
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from evaluation.component_claim import ClaimFileError, load_claim
-from evaluation.discovery import discover
+from kinds.discovery import discover
 
 ROOT = Path(__file__).resolve().parents[1] / "hypotheses"
 

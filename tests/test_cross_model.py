@@ -595,7 +595,7 @@ def test_h4_with_one_model_skips_before_touching_any_model():
 
     from evaluation.agreement import NotEnoughModelsError
     from evaluation.agreement_claim import load_agreement_claim
-    from evaluation.kinds import evaluate_agreement
+    from kinds.agreement import evaluate_agreement
 
     claim = load_agreement_claim(ROOT / "hypotheses/h4_cross_architecture/model_agreement.yaml")
 

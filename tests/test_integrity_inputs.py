@@ -26,11 +26,12 @@ from hypothesis import strategies as st
 
 from evaluation.agreement_claim import load_agreement_claim
 from evaluation.component_claim import load_claim
-from evaluation.discovery import discover
+from kinds.discovery import discover
 from evaluation.intervention_claim import load_intervention_claim
 from evaluation.result import ClaimResult
 from evaluation.schema import MAX_CLAIM_FILE_BYTES, ClaimFileError
-from fixtures.options import shipped_claims_dir, unwritable_reason
+from evaluation.schema import shipped_claims_dir
+from fixtures.options import unwritable_reason
 from report.evidence import components_path, file_slug, slugify, write_components
 from tasks.errors import TaskFileError
 from tasks.loader import (

@@ -5,7 +5,6 @@ Contents
 DiscoveredClaim    : one claim file: its kind, path, loaded claim or the error that stops it.
 discover           : every claim file of every registered kind under some directories.
 selectable_ids     : the names ``--claim`` selects a claim by (its id; an invalid file's folder).
-sibling_claim_path : a claim a claim refers to by its folder name (H5a's selection claim).
 
 One code path for every kind: a directory ``<root>/<slug>/`` holding a file named after a kind
 (``claim.yaml``, ``intervention.yaml``, ``model_agreement.yaml``) is a claim of that kind. Test
@@ -18,9 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.kinds import KINDS, AnyClaim, ClaimKind
-from evaluation.schema import ClaimFileError
-from fixtures.options import shipped_claims_dir
+from typing import Any
+
+from evaluation.schema import ClaimFileError, shipped_claims_dir
+from kinds.spec import ClaimKind
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class DiscoveredClaim:
 
     kind: ClaimKind
     path: Path
-    claim: AnyClaim | None
+    claim: Any | None
     error: ClaimFileError | None = None
 
     @property
@@ -46,7 +46,7 @@ class DiscoveredClaim:
         """The claim id; ``<folder>(invalid)`` for a file that does not load."""
         return self.claim.id if self.claim is not None else f"{self.path.parent.name}(invalid)"
 
-    def loaded(self) -> AnyClaim:
+    def loaded(self) -> Any:
         """The claim, or its `ClaimFileError` raised."""
         if self.error is not None:
             raise self.error
@@ -61,7 +61,7 @@ def _load(kind: ClaimKind, path: Path) -> DiscoveredClaim:
         return DiscoveredClaim(kind, path, None, exc)
 
 
-def discover(roots: Sequence[str | Path], *, kinds: Iterable[ClaimKind] = KINDS) -> list[DiscoveredClaim]:
+def discover(roots: Sequence[str | Path], *, kinds: Iterable[ClaimKind] | None = None) -> list[DiscoveredClaim]:
     """Every claim file of `kinds` under `roots`, in kind order, then root order, then folder name.
 
     A directory given twice (or the shipped one given again) is read once. Claims sharing one
@@ -72,6 +72,10 @@ def discover(roots: Sequence[str | Path], *, kinds: Iterable[ClaimKind] = KINDS)
     >>> [c.test_id for c in discover([shipped_claims_dir()])][:3]   # doctest: +SKIP
     ['H1', 'H1d', 'H1p']
     """
+    if kinds is None:
+        from kinds import BUILTIN_KINDS
+
+        kinds = BUILTIN_KINDS
     unique_roots = list(dict.fromkeys(Path(r).resolve() for r in roots))
     found = [_load(kind, path) for kind in kinds for root in unique_roots
              for path in sorted(root.glob(f"*/{kind.file_name}"))]
@@ -93,13 +97,3 @@ def discover(roots: Sequence[str | Path], *, kinds: Iterable[ClaimKind] = KINDS)
 def selectable_ids(claims: Iterable[DiscoveredClaim]) -> set[str]:
     """The names ``--claim`` accepts: every claim id, and an invalid file's folder name."""
     return {name for c in claims for name in (c.test_id, c.test_id.removesuffix("(invalid)"))}
-
-
-def sibling_claim_path(claim_file: Path, folder: str, file_name: str = "claim.yaml") -> Path:
-    """The claim ``<folder>/<file_name>`` next to `claim_file`'s folder, else the shipped one.
-
-    A user's intervention claim may select components with a claim of its own directory or with
-    a shipped one (``selection.claim: h2_heads``).
-    """
-    beside = Path(claim_file).resolve().parent.parent / folder / file_name
-    return beside if beside.is_file() else shipped_claims_dir() / folder / file_name
