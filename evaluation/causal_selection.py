@@ -37,7 +37,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from engine.intervention.ablation import Ablation, PositionMeans
+    from engine.intervention.ablation import Ablation
     from engine.intervention.packing import Packed
     from engine.intervention.runs import CleanRun
 

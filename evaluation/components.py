@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evaluation.component_claim import Claim
 from evaluation.claim_estimands import (
     ESTIMAND_NAMES,
     bootstrap_estimands,
@@ -28,6 +27,7 @@ from evaluation.claim_estimands import (
     estimand_figures,
     estimand_statistic,
 )
+from evaluation.component_claim import Claim
 from evaluation.result import (
     ClaimResult,
     ComparisonRow,

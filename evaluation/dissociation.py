@@ -32,10 +32,10 @@ from evaluation.result import ClaimResult, ComparisonRow, ControlRow
 from stats.monte_carlo import monte_carlo_pvalue
 
 if TYPE_CHECKING:
-    from evaluation.components import ComponentAnalysis
     from engine.intervention.ablation import ResampleSource
     from engine.intervention.runner import Packed
     from engine.intervention.runs import CleanRun
+    from evaluation.components import ComponentAnalysis
 
 DIRECTIONS = ("recall", "reasoning")
 
@@ -115,11 +115,11 @@ def evaluate_dissociation(claim: DissociationClaim, data: InterventionData, *, m
         from evaluation.causal_dissociation import evaluate_causal_dissociation
 
         return evaluate_causal_dissociation(claim, data, model=model)
+    from engine.intervention.ablation import Ablation
+    from engine.intervention.runs import ablation_metrics
     from evaluation.component_claim import load_claim
     from evaluation.components import analyse_components
     from evaluation.schema import sibling_claim_path
-    from engine.intervention.ablation import Ablation
-    from engine.intervention.runs import ablation_metrics
 
     seed, n = data.seed, data.n_pairs
     sel_path = sibling_claim_path(claim.path, claim.selection.claim)

@@ -39,9 +39,9 @@ from stats.multiple import adjust_pvalues
 from stats.specialization import feature_result
 
 if TYPE_CHECKING:
+    from engine.activations import Activations
     from evaluation.component_claim import Claim
     from evaluation.components import Measurement
-    from engine.activations import Activations
 
 
 @dataclass(frozen=True)

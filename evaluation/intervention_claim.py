@@ -20,12 +20,10 @@ from typing import Any
 
 # The reader and field validators of the H1-H3 schema, reused so both schemas word problems alike.
 from evaluation.schema import (
-    ClaimFileError,
     check_keys,
-    claim_texts,
     field_choice,
     field_number,
-    read_yaml,
+    load_claim_file,
 )
 from tasks.errors import shown
 
@@ -390,28 +388,28 @@ def load_intervention_claim(path: str | Path) -> DissociationClaim | Localizatio
     >>> claim.k, claim.draws                                                                      # doctest: +SKIP
     (8, 100)
     """
-    path = Path(path)
-    data = read_yaml(path)
-    problems: list[str] = []
-    if not isinstance(data, dict):
-        raise ClaimFileError(path, [f"the file must be a mapping with keys {list(COMMON_KEYS)}, got {shown(data)}"])
-    kind = field_choice(data.get("kind"), "kind", KINDS, problems) if "kind" in data else None
-    specific = {"double_dissociation": DISSOCIATION_KEYS, "recall_localization": LOCALIZATION_KEYS}.get(kind, ())
-    if kind is None and "kind" not in data:
-        problems.append(f"missing key `kind`; allowed: {', '.join(KINDS)}")
-    # With an unknown kind, only keys no kind allows are reported (not every kind's keys).
-    optional = OPTIONAL_KEYS + (DISSOCIATION_OPTIONAL if kind == "double_dissociation" else
-                                LOCALIZATION_OPTIONAL if kind == "recall_localization" else ())
-    if not kind:
-        optional = OPTIONAL_KEYS + DISSOCIATION_KEYS + DISSOCIATION_OPTIONAL + LOCALIZATION_KEYS + LOCALIZATION_OPTIONAL
-    check_keys(data, "", COMMON_KEYS + specific, optional, problems)
-    fields: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
-    if kind == "double_dissociation":
-        fields.update(_parse_dissociation(data, problems))
-    elif kind == "recall_localization":
-        fields.update(_parse_localization(data, problems))
-    if problems:
-        raise ClaimFileError(path, problems)
-    if kind == "double_dissociation":
-        return DissociationClaim(**fields)
-    return LocalizationClaim(**fields)
+    def keys(data: dict, problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        kind = field_choice(data.get("kind"), "kind", KINDS, problems) if "kind" in data else None
+        if kind is None and "kind" not in data:
+            problems.append(f"missing key `kind`; allowed: {', '.join(KINDS)}")
+        specific = {"double_dissociation": DISSOCIATION_KEYS, "recall_localization": LOCALIZATION_KEYS}.get(kind, ())
+        optional = OPTIONAL_KEYS + (DISSOCIATION_OPTIONAL if kind == "double_dissociation" else
+                                    LOCALIZATION_OPTIONAL if kind == "recall_localization" else ())
+        if not kind:  # an unknown kind: only keys no kind allows are reported (not every kind's keys)
+            optional = (OPTIONAL_KEYS + DISSOCIATION_KEYS + DISSOCIATION_OPTIONAL + LOCALIZATION_KEYS
+                        + LOCALIZATION_OPTIONAL)
+        return COMMON_KEYS + specific, optional
+
+    kind = None
+
+    def parse(data: dict, path: Path, problems: list[str]) -> dict[str, Any]:
+        nonlocal kind
+        kind = data.get("kind")
+        if kind == "double_dissociation":
+            return _parse_dissociation(data, problems)
+        return _parse_localization(data, problems) if kind == "recall_localization" else {}
+
+    def build(**fields: Any) -> DissociationClaim | LocalizationClaim:
+        return DissociationClaim(**fields) if kind == "double_dissociation" else LocalizationClaim(**fields)
+
+    return load_claim_file(path, keys=keys, parse=parse, build=build)

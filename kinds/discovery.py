@@ -16,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Any
 
-from evaluation.schema import ClaimFileError, shipped_claims_dir
+from evaluation.schema import ClaimFileError
 from kinds.spec import ClaimKind
 
 

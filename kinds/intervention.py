@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from evaluation.intervention_claim import DissociationClaim, LocalizationClaim, load_intervention_claim
+from evaluation.intervention_claim import (
+    DissociationClaim,
+    LocalizationClaim,
+    load_intervention_claim,
+)
 from evaluation.result import ClaimResult
 from kinds.spec import ClaimKind, CostModel
 from report.plots_interventions import INTERVENTION_PLOTS

@@ -23,7 +23,8 @@ from evaluation.agreement import (
     profiles_from_record,
 )
 from evaluation.agreement_claim import ProfileKind, load_agreement_claim
-from evaluation.component_claim import ClaimFileError, load_claim
+from evaluation.component_claim import load_claim
+from evaluation.schema import ClaimFileError
 from evaluation.components import evaluate_claim, measure
 from engine.activations import Activations
 from report.plots_agreement import (
