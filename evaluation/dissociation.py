@@ -260,11 +260,11 @@ def _dissociation_result(claim, model, conditions, arrays, is_recall, selected, 
     behaviour = {"accuracy": {"recall": counts["usable_recall"] / data.n_pairs,
                               "reasoning": counts["usable_reasoning"] / data.n_pairs},
                  "prompts_used": {"recall": counts["heldout_recall"], "reasoning": counts["heldout_reasoning"]}}
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level=level, model=model,
+    return ClaimResult.for_claim(
+        claim, level=level, model=model,
         verdict=verdict, message=message, thresholds=claim.thresholds(), figures=figures,
         comparison=[ComparisonRow(k, v, figures.get(k)) for k, v in claim.reported.items()],
         profiles=profiles, controls=controls, behaviour=behaviour,
-        meta={**data.activations.meta, "seed": data.seed, "claim_file": str(claim.path), "kind": claim.kind,
+        meta={**data.activations.meta, "seed": data.seed, "kind": claim.kind,
               "timings_s": {k: round(v, 1) for k, v in data.timings.items()}},
         kind="intervention")

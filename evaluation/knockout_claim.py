@@ -178,8 +178,8 @@ def evaluate_knockout(claim: KnockoutClaim, run: ModelRun) -> ClaimResult:
                "key_figure": f"drop {s['early_drop']:.0%} early vs {s['late_drop']:.0%} late; peak depth "
                              f"{s['peak_depth']:.2f}"}
     depth = np.arange(n_layers) / max(n_layers - 1, 1)
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level="layer", model=run.name,
+    return ClaimResult.for_claim(
+        claim, level="layer", model=run.name,
         verdict=verdict, message=message, thresholds=claim.thresholds(), figures=figures,
         comparison=[ComparisonRow("finding", claim.reported.get("finding"), figures["key_figure"]),
                     ComparisonRow("model", claim.reported.get("model"), run.name)],
@@ -188,6 +188,6 @@ def evaluate_knockout(claim: KnockoutClaim, run: ModelRun) -> ClaimResult:
                              detail=f"early {s['early_drop']:.3f} vs late {s['late_drop']:.3f}, lower bound "
                                     f"{s['difference_low']:.3f}", value=s["late_drop"], reference=s["early_drop"])],
         behaviour={"known facts": counts["known"], "traced prompts": counts["traced"]},
-        meta={"seed": seed, "claim_file": str(claim.path), "kind": claim.kind,
+        meta={"seed": seed, "kind": claim.kind,
               "example_prompts": [f.text for f in facts[:5]]},
         kind="attention_knockout")
