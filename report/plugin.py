@@ -80,7 +80,8 @@ __all__ = ["EVIDENCE_REPORT_KEY", "EvidenceReport", "card_html", "key_figure"]
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-html's configure reads --html
 def pytest_configure(config: pytest.Config) -> None:
-    claim_run = is_claims_run(config)
+    # --collect-only lists the claims and evaluates none: no report directory, no files.
+    claim_run = is_claims_run(config) and not config.option.collectonly
     report_dir, run_root = report_dir_of(config, claim_run=claim_run, default_root=DEFAULT_REPORT_DIR,
                                          worker_key=_WORKER_REPORT_DIR)
     if claim_run and hasattr(config.option, "htmlpath"):
