@@ -414,10 +414,8 @@ def _parse_controls(raw: Any, problems: list[str]) -> Controls:
 def load_claim(path: str | Path) -> Claim:
     """Load and validate one claim file.
 
-    Raises
-    ------
-    ClaimFileError
-        Listing every missing/unknown key, wrong type and out-of-range value, with the file.
+    Every missing/unknown key, wrong type and out-of-range value is listed in one
+    `evaluation.schema.ClaimFileError` naming the file (`evaluation.schema.load_claim_file`).
 
     Examples
     --------

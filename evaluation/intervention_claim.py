@@ -377,10 +377,8 @@ def _parse_localization(data: dict, problems: list[str]) -> dict:
 def load_intervention_claim(path: str | Path) -> DissociationClaim | LocalizationClaim:
     """Load and validate one intervention claim file.
 
-    Raises
-    ------
-    ClaimFileError
-        Listing every missing/unknown key, wrong type and out-of-range value, with the file.
+    Every missing/unknown key, wrong type and out-of-range value is listed in one
+    `evaluation.schema.ClaimFileError` naming the file (`evaluation.schema.load_claim_file`).
 
     Examples
     --------

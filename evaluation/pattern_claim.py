@@ -120,10 +120,8 @@ def _parse(data: dict, problems: list[str]) -> dict[str, Any]:
 def load_pattern_claim(path: str | Path) -> PatternClaim:
     """Load and validate one attention-pattern claim file.
 
-    Raises
-    ------
-    ClaimFileError
-        Listing every missing/unknown key, wrong type and out-of-range value, with the file.
+    Every missing/unknown key, wrong type and out-of-range value is listed in one
+    `evaluation.schema.ClaimFileError` naming the file (`evaluation.schema.load_claim_file`).
 
     Examples
     --------
