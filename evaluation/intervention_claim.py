@@ -245,7 +245,7 @@ def _parse_dissociation(data: dict, problems: list[str]) -> dict:
                          problems) if "random" in data else {}
         out["exceedances"] = _sub_number(rnd, "random", "exceedances", problems, low=1, high=1e4, closed_low=True,
                                          integer=True)
-        # At least 1,000 draws where the statistic is near alpha (the precision target).
+        # At least 1,000 draws where the statistic is near alpha (a p-value precise near alpha).
         out["max_draws"] = _sub_number(rnd, "random", "max_draws", problems, low=1000, high=1e6, closed_low=True,
                                        integer=True)
         out["batch"] = _sub_number(rnd, "random", "batch", problems, low=1, high=1e4, closed_low=True,

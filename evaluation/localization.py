@@ -16,7 +16,7 @@ signed-rank, p < alpha), so a flat or noisy curve cannot pass through its arg-ma
 replacement, or the verdict is "confounded" (the peak belongs to the corruption method).
 Those are the first suite's criteria (``criteria: study``); they count layer 0 as early, and
 with noise on the embeddings restoring MLP0 restores the token's identity, so layer 0 alone
-decided them on SmolLM2 (issue 14).
+decided them on SmolLM2.
 
 Criteria "rome" (Meng et al. 2022, as they did it): plain fact-completion prompts generated from
 the fact tables (`tasks.control_sequences.recall_cloze`, the subject opens the prompt and is never

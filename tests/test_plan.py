@@ -80,7 +80,7 @@ def test_estimates_follow_cache_and_size():
     assert estimate_seconds(ModelPlan("x", CLAIMS), speed=180.0) is None
 
 
-def test_plan_line_reads_like_the_issue():
+def test_plan_line_reads_as_documented():
     plan = ModelPlan("smollm2", CLAIMS, n_params=134_515_008, converted=True, estimate=(120, 250))
     assert plan.describe() == ("smollm2 (135M parameters): 3 claims (2 component, 1 intervention), "
                                "activations cached: no, weights converted: yes (est. 2-4 min on this CPU)")
