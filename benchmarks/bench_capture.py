@@ -1,4 +1,4 @@
-"""Benchmark the activation capture against plain forwards and the FLOP limit (issue 2).
+"""Benchmark the activation capture against plain forwards and the FLOP limit.
 
 Per model, in one run (every figure is the best of ``--repeats`` interleaved runs):
   1. plain HF forward, one prompt at a time: ``model(**inputs)`` with logits, eager attention;

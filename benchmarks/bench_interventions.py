@@ -38,7 +38,7 @@ def run_model(name: str, tasks: str, seed: int) -> dict:
     from engine.model.loading import cache_root
     from evaluation.dissociation import evaluate_dissociation
     from evaluation.localization import evaluate_localization
-    from evaluation.discovery import discover
+    from kinds.discovery import discover
     from evaluation.intervention_data import InterventionData
     from tasks.formatting import resolve_prompt_format
     from tasks.loader import load_tasks

@@ -1,6 +1,6 @@
 """Benchmark stats/ on a study-shaped grid: 60 prompts x 530,432 MLP neurons, float32.
 
-Sections (targets from issue 3, for a 2-core CPU):
+Sections (targets for a 2-core CPU):
   1. Mann-Whitney + Welch t + Cohen's d + BH over all neurons      <= 2 s
   2. 5-fold consistency (Mann-Whitney + d on each training part)   <= 10 s
   3. 1,000 paired sign-flip permutations with max-statistic null    <= 60 s

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evaluation.kinds import KINDS, ClaimKind
+from kinds import BUILTIN_KINDS
+from kinds.spec import ClaimKind
 from evaluation.result import InsufficientEvidence, inconclusive_result
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def _claim_file(claim_id: str, recorded: Mapping[str, str]) -> Path:
     wanted = recorded.get("sha256")
     candidates = [Path(recorded.get("path", ""))]
     try:
-        from evaluation.discovery import discover
+        from kinds.discovery import discover
         from fixtures.options import shipped_claims_dir
 
         candidates += [c.path for c in discover([shipped_claims_dir()]) if c.test_id == claim_id]
@@ -55,7 +56,7 @@ def run_scope_claims(shards: Sequence[ShardDir], inputs: Mapping[str, Any]) -> d
     claim_files = (shards[0].evidence or {}).get("run", {}).get("claim_files") or {}
     found = {}
     for claim_id, recorded in claim_files.items():
-        kind = next((k for k in KINDS if k.file_name == Path(str(recorded.get("path", ""))).name), None)
+        kind = next((k for k in BUILTIN_KINDS if k.file_name == Path(str(recorded.get("path", ""))).name), None)
         if kind is None or kind.scope != "run" or kind.evaluate_merged is None:
             continue
         if claim_id in inputs or any(_selected(s, claim_id) for s in shards):

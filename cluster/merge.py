@@ -228,9 +228,9 @@ def merge_reports(directories: Sequence[str | os.PathLike[str]], out_dir: str | 
     shards = _unique_names([load_shard(d) for d in directories])
     check_compatible(shards)
     usable = [s for s in shards if s.evidence is not None]
-    from evaluation.kinds import KINDS
+    from kinds import BUILTIN_KINDS
 
-    cross_kinds = tuple(k.name for k in KINDS if k.scope == "run")  # recomputed here, across every shard
+    cross_kinds = tuple(k.name for k in BUILTIN_KINDS if k.scope == "run")  # recomputed here, across every shard
     records, conflicts = merge_records(usable, skip_kinds=cross_kinds)
     order = list(models or [])
     for shard in usable:

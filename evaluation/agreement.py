@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -556,11 +555,11 @@ def evaluate_h4(claim: AgreementClaim, bundles: Sequence[ModelProfile], *, seed:
     comparison = [ComparisonRow(f"{r['kind']}: {r['model_a']} vs {r['model_b']}",
                                 claim.reported.get(f"{r['kind']}: {r['model_a']} vs {r['model_b']}"),
                                 _measured_text(claim, r)) for r in rows]
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level="model",
+    return ClaimResult.for_claim(
+        claim, level="model",
         model=",".join(names), verdict=verdict, message=_message(claim, rows, verdict),
         thresholds=claim.thresholds(), figures=figures, comparison=comparison, profiles=profiles,
-        meta={"seed": seed, "claim_file": str(claim.path), "component_level": "model",
+        meta={"seed": seed, "component_level": "model",
               "profile_label": "profile (per kind, see legend)", "nan_policy": NAN_POLICY,
               "bootstrap": mode, "null": claim.null, "baseline": claim.baseline},
         kind="model_agreement")

@@ -26,9 +26,8 @@ from evaluation.schema import (
     MAX_ID_CHARS,
     ClaimFileError,
     check_keys,
-    claim_texts,
     field_number,
-    read_yaml,
+    load_claim_file,
 )
 from stats.profiles import DEFAULT_NULL, METHOD_ALIASES, NULLS
 from tasks.errors import shown
@@ -223,15 +222,11 @@ def load_agreement_claim(path: str | Path) -> AgreementClaim:
     >>> [k.name for k in claim.kinds][:2]                                                       # doctest: +SKIP
     ['H1 effect:resid_norm_last', 'H2 frac_recall']
     """
-    path = Path(path)
-    data = read_yaml(path)
-    if data is None:
-        raise ClaimFileError(path, ["the file is empty"])
-    problems: list[str] = []
-    data = check_keys(data, "", REQUIRED_KEYS, OPTIONAL_KEYS, problems)
-    if not data:
-        raise ClaimFileError(path, problems or ["the file is empty"])
-    out: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
+    return load_claim_file(path, keys=(REQUIRED_KEYS, OPTIONAL_KEYS), parse=_parse, build=AgreementClaim)
+
+
+def _parse(data: dict, path: Path, problems: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     sources = _load_sources(data["sources"], path.parent, problems) if "sources" in data else {}
     source_keys = [str(k) for k in data["sources"]] if isinstance(data.get("sources"), dict) else []
     out["sources"] = sources
@@ -263,6 +258,4 @@ def load_agreement_claim(path: str | Path) -> AgreementClaim:
     alpha, n_perm = out["alpha"], out["n_permutations"]
     if alpha is not None and n_perm is not None and 1 / (n_perm + 1) >= alpha:
         problems.append(f"`n_permutations` {n_perm} cannot give p < alpha {alpha:g}; need more than {1 / alpha - 1:g}")
-    if problems:
-        raise ClaimFileError(path, problems)
-    return AgreementClaim(**out)
+    return out

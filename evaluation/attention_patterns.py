@@ -177,14 +177,14 @@ def pattern_result(claim: PatternClaim, model: str, seqs: tuple, main: np.ndarra
                "twins": twin_figures, "sensitivity": sensitivity,
                "key_figure": f"{own['n_large']} large heads, top L{layer}H{head} {own['top_score']:.2f}"}
     figures["finding"] = claim.reported.get("finding")
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level="head", model=model,
+    return ClaimResult.for_claim(
+        claim, level="head", model=model,
         verdict=verdict, message=message, thresholds=claim.thresholds(), figures=figures,
         comparison=[ComparisonRow("finding", claim.reported.get("finding"),
                                   f"{own['n_large']} heads >= {claim.threshold:g}, top {own['top_score']:.2f}"),
                     ComparisonRow("model", claim.reported.get("model"), model)],
         profiles=profiles, controls=controls,
         behaviour={},
-        meta={"seed": seed, "claim_file": str(claim.path), "kind": claim.kind,
+        meta={"seed": seed, "kind": claim.kind,
               "sequences": {names[0]: int(seqs[0].ids.shape[0]), names[1]: int(seqs[1].ids.shape[0])}},
         kind="attention_pattern")

@@ -406,11 +406,11 @@ def _causal_result(claim, model, record, null, counts, cache_status, data, Claim
     behaviour = {"accuracy": {"recall": counts["usable_recall"] / data.n_pairs,
                               "reasoning": counts["usable_reasoning"] / data.n_pairs},
                  "prompts_used": {"recall": record["heldout_recall"], "reasoning": record["heldout_reasoning"]}}
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level=level, model=model, verdict=verdict,
+    return ClaimResult.for_claim(
+        claim, level=level, model=model, verdict=verdict,
         message=message, thresholds=claim.thresholds(), figures=figures, comparison=[], profiles=profiles,
         controls=controls, behaviour=behaviour,
         meta={**(data.activations.meta if data.activations is not None else {"tasks": data.taskset.name}),
-              "seed": data.seed, "claim_file": str(claim.path), "kind": claim.kind,
+              "seed": data.seed, "kind": claim.kind,
               "timings_s": {k: round(v, 1) for k, v in data.timings.items()}},
         kind="intervention")

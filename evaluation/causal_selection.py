@@ -20,7 +20,7 @@ fold, AtP's estimate ranks every component on the fold's *training* prompts; the
 `candidates` of each direction are ablated exactly, one at a time, and the k with the largest
 verified differential effect above 0 *whose own-task drop is also above 0* are selected (fewer
 when fewer qualify; none: nothing selected). The own-task condition was set before any run of
-it, after H5f on smollm2 (session 4) selected two-hop heads whose differential came from
+it, after H5f's first run on smollm2 selected two-hop heads whose differential came from
 *raising* the one-hop answer when ablated (own drop 0.10, other drop -0.95): a component the
 other task does better without is not thereby part of this task's circuit. The exact single-component ablations run once on every prompt for the union of the
 folds' candidates, and each fold reads only its own training prompts, so no fold's selection
@@ -37,7 +37,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from engine.intervention.ablation import Ablation, PositionMeans
+    from engine.intervention.ablation import Ablation
     from engine.intervention.packing import Packed
     from engine.intervention.runs import CleanRun
 

@@ -41,8 +41,8 @@ from stats.estimands import (
 from stats.multiple import adjust_pvalues
 
 if TYPE_CHECKING:
-    from evaluation.component_claim import Claim
     from engine.activations import Activations
+    from evaluation.component_claim import Claim
 
 ESTIMAND_NAMES = {"component": ("pi1", "median_abs_effect", "share_large_effect"),
                   "depth": ("depth_effect",)}

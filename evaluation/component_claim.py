@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.schema import (
-    ClaimFileError,
     check_keys,
-    claim_texts,
     field_choice,
     field_number,
-    read_yaml,
+    load_claim_file,
 )
 from tasks.errors import shown
 
@@ -219,7 +217,7 @@ class Claim:
 
 
 def _parse(data: dict, path: Path, problems: list[str]) -> dict:
-    out: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
+    out: dict[str, Any] = {}
     out["level"] = field_choice(data.get("level"), "level", LEVELS, problems)
 
     depth = None
@@ -416,10 +414,8 @@ def _parse_controls(raw: Any, problems: list[str]) -> Controls:
 def load_claim(path: str | Path) -> Claim:
     """Load and validate one claim file.
 
-    Raises
-    ------
-    ClaimFileError
-        Listing every missing/unknown key, wrong type and out-of-range value, with the file.
+    Every missing/unknown key, wrong type and out-of-range value is listed in one
+    `evaluation.schema.ClaimFileError` naming the file (`evaluation.schema.load_claim_file`).
 
     Examples
     --------
@@ -427,13 +423,4 @@ def load_claim(path: str | Path) -> Claim:
     >>> claim.expect.describe()                                  # doctest: +SKIP
     'fraction_specialized >= 0.5'
     """
-    path = Path(path)
-    data = read_yaml(path)
-    problems: list[str] = []
-    data = check_keys(data, "", REQUIRED_KEYS, OPTIONAL_KEYS, problems)
-    if not data:
-        raise ClaimFileError(path, problems or ["the file is empty"])
-    fields = _parse(data, path, problems)
-    if problems:
-        raise ClaimFileError(path, problems)
-    return Claim(**fields)
+    return load_claim_file(path, keys=(REQUIRED_KEYS, OPTIONAL_KEYS), parse=_parse, build=Claim)

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evaluation.component_claim import Claim
 from evaluation.claim_estimands import (
     ESTIMAND_NAMES,
     bootstrap_estimands,
@@ -28,6 +27,7 @@ from evaluation.claim_estimands import (
     estimand_figures,
     estimand_statistic,
 )
+from evaluation.component_claim import Claim
 from evaluation.result import (
     ClaimResult,
     ComparisonRow,
@@ -41,6 +41,7 @@ from stats.specialization import (
     FeatureResult,
     feature_result,
     label_components,
+    significant,
     specialization_table,
 )
 
@@ -116,8 +117,8 @@ def analyse_components(claim: Claim, acts: Activations, *, seed: int, pairs: np.
     cv_consistent = np.zeros(labels.shape, dtype=bool)
     for res in results.values():
         if res.consistency is not None:
-            cv_consistent |= ((res.p_adj < claim.alpha) & (np.abs(res.effect) >= claim.min_effect)
-                              & (res.consistency >= claim.cv.min_consistency))
+            cv_consistent |= significant(res, alpha=claim.alpha, min_effect=claim.min_effect,
+                                         min_consistency=claim.cv.min_consistency)
     return ComponentAnalysis(claim.component_level, results, labels, cv_consistent, n_pairs)
 
 
@@ -319,14 +320,14 @@ def _undefined(claim: Claim, main: Measurement, figures: dict, model: str, acts:
                "components: the depth comparison needs both")
     else:
         why = f"{claim.expect.measure} is undefined on these {main.analysis.n_pairs} pairs"
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level=claim.level, model=model,
+    return ClaimResult.for_claim(
+        claim, level=claim.level, model=model,
         verdict="inconclusive", message=f"{claim.id}: inconclusive: {why}", thresholds=claim.thresholds(),
         figures=figures, comparison=_comparison(claim, figures), profiles=dict(main.profiles),
         components=specialization_table(main.analysis.features, labels=main.analysis.labels),
         behaviour=behaviour.summary() if behaviour is not None else {},
         meta={"seed": seed, "correct_only": bool(acts.meta.get("correct_only", False)),
-              "claim_file": str(claim.path), "component_level": claim.component_level,
+              "component_level": claim.component_level,
               "inconclusive_reason": why},
         kind="component")
 
@@ -381,12 +382,12 @@ def evaluate_claim(claim: Claim, acts: Activations, *, seed: int, model: str, be
     verdict, message = _verdict(claim, main, control_rows)
     components = specialization_table(main.analysis.features, labels=main.analysis.labels)
     meta = {k: v for k, v in acts.meta.items() if k not in ("subset_sha256", "correct_only")}
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level=claim.level, model=model,
+    return ClaimResult.for_claim(
+        claim, level=claim.level, model=model,
         verdict=verdict, message=message, thresholds=claim.thresholds(), figures=figures,
         comparison=_comparison(claim, figures), profiles=profiles, components=components,
         controls=control_rows, behaviour=behaviour.summary() if behaviour is not None else {},
         meta={**meta, "seed": seed, "correct_only": bool(acts.meta.get("correct_only", False)),
-              "claim_file": str(claim.path), "component_level": claim.component_level},
+              "component_level": claim.component_level},
         kind="component",
     )

@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.activations import Activations
+from engine.progress import step
 from evaluation.component_claim import Claim
 from evaluation.components import Measurement, measure
 from evaluation.result import ControlRow
-from engine.activations import Activations
-from engine.progress import step
 from stats.estimands import DifferenceResult, paired_difference
 from stats.monte_carlo import monte_carlo_pvalue
 

@@ -32,10 +32,10 @@ from evaluation.result import ClaimResult, ComparisonRow, ControlRow
 from stats.monte_carlo import monte_carlo_pvalue
 
 if TYPE_CHECKING:
-    from evaluation.components import ComponentAnalysis
     from engine.intervention.ablation import ResampleSource
     from engine.intervention.runner import Packed
     from engine.intervention.runs import CleanRun
+    from evaluation.components import ComponentAnalysis
 
 DIRECTIONS = ("recall", "reasoning")
 
@@ -115,11 +115,11 @@ def evaluate_dissociation(claim: DissociationClaim, data: InterventionData, *, m
         from evaluation.causal_dissociation import evaluate_causal_dissociation
 
         return evaluate_causal_dissociation(claim, data, model=model)
-    from evaluation.component_claim import load_claim
-    from evaluation.components import analyse_components
-    from evaluation.discovery import sibling_claim_path
     from engine.intervention.ablation import Ablation
     from engine.intervention.runs import ablation_metrics
+    from evaluation.component_claim import load_claim
+    from evaluation.components import analyse_components
+    from evaluation.schema import sibling_claim_path
 
     seed, n = data.seed, data.n_pairs
     sel_path = sibling_claim_path(claim.path, claim.selection.claim)
@@ -260,11 +260,11 @@ def _dissociation_result(claim, model, conditions, arrays, is_recall, selected, 
     behaviour = {"accuracy": {"recall": counts["usable_recall"] / data.n_pairs,
                               "reasoning": counts["usable_reasoning"] / data.n_pairs},
                  "prompts_used": {"recall": counts["heldout_recall"], "reasoning": counts["heldout_reasoning"]}}
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level=level, model=model,
+    return ClaimResult.for_claim(
+        claim, level=level, model=model,
         verdict=verdict, message=message, thresholds=claim.thresholds(), figures=figures,
         comparison=[ComparisonRow(k, v, figures.get(k)) for k, v in claim.reported.items()],
         profiles=profiles, controls=controls, behaviour=behaviour,
-        meta={**data.activations.meta, "seed": data.seed, "claim_file": str(claim.path), "kind": claim.kind,
+        meta={**data.activations.meta, "seed": data.seed, "kind": claim.kind,
               "timings_s": {k: round(v, 1) for k, v in data.timings.items()}},
         kind="intervention")

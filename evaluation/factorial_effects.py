@@ -36,12 +36,12 @@ from scipy import stats as sps
 
 from evaluation.result import ClaimResult, ControlRow
 from stats.multiple import adjust_pvalues
-from stats.specialization import feature_result
+from stats.specialization import feature_result, significant
 
 if TYPE_CHECKING:
+    from engine.activations import Activations
     from evaluation.component_claim import Claim
     from evaluation.components import Measurement
-    from engine.activations import Activations
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def beyond_book(claim: Claim, main: Measurement, effects: FactorialEffects) -> n
     """Bool grid: specialized for hops by a feature whose |hops effect| > |book effect|."""
     out = np.zeros(main.analysis.grid_shape, dtype=bool)
     for feature, res in main.analysis.features.items():
-        passes = (res.p_adj < claim.alpha) & (np.abs(res.effect) >= claim.min_effect)
+        passes = significant(res, alpha=claim.alpha, min_effect=claim.min_effect)
         if claim.cv.required and res.consistency is not None:
             passes &= res.consistency >= claim.cv.min_consistency
         out |= passes & (np.abs(res.effect) > np.abs(np.nan_to_num(effects.book_effect[feature])))

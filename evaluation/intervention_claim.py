@@ -20,12 +20,10 @@ from typing import Any
 
 # The reader and field validators of the H1-H3 schema, reused so both schemas word problems alike.
 from evaluation.schema import (
-    ClaimFileError,
     check_keys,
-    claim_texts,
     field_choice,
     field_number,
-    read_yaml,
+    load_claim_file,
 )
 from tasks.errors import shown
 
@@ -247,7 +245,7 @@ def _parse_dissociation(data: dict, problems: list[str]) -> dict:
                          problems) if "random" in data else {}
         out["exceedances"] = _sub_number(rnd, "random", "exceedances", problems, low=1, high=1e4, closed_low=True,
                                          integer=True)
-        # At least 1,000 draws where the statistic is near alpha (the issue's precision target).
+        # At least 1,000 draws where the statistic is near alpha (a p-value precise near alpha).
         out["max_draws"] = _sub_number(rnd, "random", "max_draws", problems, low=1000, high=1e6, closed_low=True,
                                        integer=True)
         out["batch"] = _sub_number(rnd, "random", "batch", problems, low=1, high=1e4, closed_low=True,
@@ -379,10 +377,8 @@ def _parse_localization(data: dict, problems: list[str]) -> dict:
 def load_intervention_claim(path: str | Path) -> DissociationClaim | LocalizationClaim:
     """Load and validate one intervention claim file.
 
-    Raises
-    ------
-    ClaimFileError
-        Listing every missing/unknown key, wrong type and out-of-range value, with the file.
+    Every missing/unknown key, wrong type and out-of-range value is listed in one
+    `evaluation.schema.ClaimFileError` naming the file (`evaluation.schema.load_claim_file`).
 
     Examples
     --------
@@ -390,28 +386,28 @@ def load_intervention_claim(path: str | Path) -> DissociationClaim | Localizatio
     >>> claim.k, claim.draws                                                                      # doctest: +SKIP
     (8, 100)
     """
-    path = Path(path)
-    data = read_yaml(path)
-    problems: list[str] = []
-    if not isinstance(data, dict):
-        raise ClaimFileError(path, [f"the file must be a mapping with keys {list(COMMON_KEYS)}, got {shown(data)}"])
-    kind = field_choice(data.get("kind"), "kind", KINDS, problems) if "kind" in data else None
-    specific = {"double_dissociation": DISSOCIATION_KEYS, "recall_localization": LOCALIZATION_KEYS}.get(kind, ())
-    if kind is None and "kind" not in data:
-        problems.append(f"missing key `kind`; allowed: {', '.join(KINDS)}")
-    # With an unknown kind, only keys no kind allows are reported (not every kind's keys).
-    optional = OPTIONAL_KEYS + (DISSOCIATION_OPTIONAL if kind == "double_dissociation" else
-                                LOCALIZATION_OPTIONAL if kind == "recall_localization" else ())
-    if not kind:
-        optional = OPTIONAL_KEYS + DISSOCIATION_KEYS + DISSOCIATION_OPTIONAL + LOCALIZATION_KEYS + LOCALIZATION_OPTIONAL
-    check_keys(data, "", COMMON_KEYS + specific, optional, problems)
-    fields: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
-    if kind == "double_dissociation":
-        fields.update(_parse_dissociation(data, problems))
-    elif kind == "recall_localization":
-        fields.update(_parse_localization(data, problems))
-    if problems:
-        raise ClaimFileError(path, problems)
-    if kind == "double_dissociation":
-        return DissociationClaim(**fields)
-    return LocalizationClaim(**fields)
+    def keys(data: dict, problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        kind = field_choice(data.get("kind"), "kind", KINDS, problems) if "kind" in data else None
+        if kind is None and "kind" not in data:
+            problems.append(f"missing key `kind`; allowed: {', '.join(KINDS)}")
+        specific = {"double_dissociation": DISSOCIATION_KEYS, "recall_localization": LOCALIZATION_KEYS}.get(kind, ())
+        optional = OPTIONAL_KEYS + (DISSOCIATION_OPTIONAL if kind == "double_dissociation" else
+                                    LOCALIZATION_OPTIONAL if kind == "recall_localization" else ())
+        if not kind:  # an unknown kind: only keys no kind allows are reported (not every kind's keys)
+            optional = (OPTIONAL_KEYS + DISSOCIATION_KEYS + DISSOCIATION_OPTIONAL + LOCALIZATION_KEYS
+                        + LOCALIZATION_OPTIONAL)
+        return COMMON_KEYS + specific, optional
+
+    kind = None
+
+    def parse(data: dict, path: Path, problems: list[str]) -> dict[str, Any]:
+        nonlocal kind
+        kind = data.get("kind")
+        if kind == "double_dissociation":
+            return _parse_dissociation(data, problems)
+        return _parse_localization(data, problems) if kind == "recall_localization" else {}
+
+    def build(**fields: Any) -> DissociationClaim | LocalizationClaim:
+        return DissociationClaim(**fields) if kind == "double_dissociation" else LocalizationClaim(**fields)
+
+    return load_claim_file(path, keys=keys, parse=parse, build=build)

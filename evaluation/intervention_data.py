@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evaluation.result import InsufficientEvidence
 from engine.cache import ActivationCache, CacheKey
+from evaluation.result import InsufficientEvidence
 
 if TYPE_CHECKING:
     import os

@@ -23,8 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evaluation.result import ClaimResult, ComparisonRow, ControlRow, InsufficientEvidence
-from evaluation.schema import ClaimFileError, check_keys, claim_texts, field_number, read_yaml
+from evaluation.result import (
+    ClaimResult,
+    ComparisonRow,
+    ControlRow,
+    InsufficientEvidence,
+)
+from evaluation.schema import (
+    check_keys,
+    field_number,
+    load_claim_file,
+)
 from stats.paired_bootstrap import paired_bootstrap_difference
 from tasks.errors import shown
 
@@ -79,13 +88,11 @@ def _depths(data: dict, key: str, problems: list[str]) -> tuple[float, float] | 
 
 def load_knockout_claim(path: str | Path) -> KnockoutClaim:
     """Load and validate one knockout claim file (every problem at once, naming file and key)."""
-    path = Path(path)
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ClaimFileError(path, [f"the file must be a mapping with keys {list(REQUIRED_KEYS)}, got {shown(data)}"])
-    problems: list[str] = []
-    check_keys(data, "", REQUIRED_KEYS, ("notes",), problems)
-    fields: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
+    return load_claim_file(path, keys=(REQUIRED_KEYS, ("notes",)), parse=_parse, build=KnockoutClaim)
+
+
+def _parse(data: dict, path: Path, problems: list[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
     fields["window_fraction"] = field_number(data, "window_fraction", problems, low=0.0, high=1.0, closed_high=True)
     fields["first_layer"] = field_number(data, "first_layer", problems, low=0, high=1000, closed_low=True, integer=True)
     fields["early_depths"] = _depths(data, "early_depths", problems)
@@ -104,9 +111,7 @@ def load_knockout_claim(path: str | Path) -> KnockoutClaim:
     e, late = fields["early_depths"], fields["late_depths"]
     if e and late and e[1] > late[0]:
         problems.append(f"`early_depths` {list(e)} must end before `late_depths` {list(late)} start")
-    if problems:
-        raise ClaimFileError(path, problems)
-    return KnockoutClaim(**fields)
+    return fields
 
 
 def knockout_stats(drop: np.ndarray, claim: KnockoutClaim, *, rng: int) -> dict[str, Any]:
@@ -143,11 +148,11 @@ def knockout_stats(drop: np.ndarray, claim: KnockoutClaim, *, rng: int) -> dict[
 
 def evaluate_knockout(claim: KnockoutClaim, run: ModelRun) -> ClaimResult:
     """P3 on `run`'s model (see the module docstring)."""
-    from evaluation.intervention_data import threads
-    from evaluation.localization_rome import cloze_items
     from engine.intervention.knockout import attention_knockout
     from engine.model.sites import model_layout
     from engine.progress import step
+    from evaluation.intervention_data import threads
+    from evaluation.localization_rome import cloze_items
 
     lazy, seed = run.model, run.options.seed
     items, facts, counts = cloze_items(lazy, seed=seed, limit=claim.max_prompts)
@@ -173,8 +178,8 @@ def evaluate_knockout(claim: KnockoutClaim, run: ModelRun) -> ClaimResult:
                "key_figure": f"drop {s['early_drop']:.0%} early vs {s['late_drop']:.0%} late; peak depth "
                              f"{s['peak_depth']:.2f}"}
     depth = np.arange(n_layers) / max(n_layers - 1, 1)
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level="layer", model=run.name,
+    return ClaimResult.for_claim(
+        claim, level="layer", model=run.name,
         verdict=verdict, message=message, thresholds=claim.thresholds(), figures=figures,
         comparison=[ComparisonRow("finding", claim.reported.get("finding"), figures["key_figure"]),
                     ComparisonRow("model", claim.reported.get("model"), run.name)],
@@ -183,6 +188,6 @@ def evaluate_knockout(claim: KnockoutClaim, run: ModelRun) -> ClaimResult:
                              detail=f"early {s['early_drop']:.3f} vs late {s['late_drop']:.3f}, lower bound "
                                     f"{s['difference_low']:.3f}", value=s["late_drop"], reference=s["early_drop"])],
         behaviour={"known facts": counts["known"], "traced prompts": counts["traced"]},
-        meta={"seed": seed, "claim_file": str(claim.path), "kind": claim.kind,
+        meta={"seed": seed, "kind": claim.kind,
               "example_prompts": [f.text for f in facts[:5]]},
         kind="attention_knockout")

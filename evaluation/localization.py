@@ -16,7 +16,7 @@ signed-rank, p < alpha), so a flat or noisy curve cannot pass through its arg-ma
 replacement, or the verdict is "confounded" (the peak belongs to the corruption method).
 Those are the first suite's criteria (``criteria: study``); they count layer 0 as early, and
 with noise on the embeddings restoring MLP0 restores the token's identity, so layer 0 alone
-decided them on SmolLM2 (issue 14).
+decided them on SmolLM2.
 
 Criteria "rome" (Meng et al. 2022, as they did it): plain fact-completion prompts generated from
 the fact tables (`tasks.control_sequences.recall_cloze`, the subject opens the prompt and is never
@@ -232,12 +232,12 @@ def _localization_result(claim, data, model, arrays, counts, n_replace, run_repl
             message += f"; the symmetric token replacement check could not run ({controls[0].detail})"
     figures["key_figure"] = (f"peak layer {main['peak_layer']}/{n_layers - 1} (depth {main['peak_depth']:.2f})"
                              + (f"; replace: layer {figures['replace_peak_layer']}" if "replace_peak_layer" in figures else ""))
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level="layer", model=model,
+    return ClaimResult.for_claim(
+        claim, level="layer", model=model,
         verdict=verdict, message=message, thresholds=claim.thresholds(), figures=figures,
         comparison=[ComparisonRow(k, v, figures.get(k)) for k, v in claim.reported.items()],
         profiles=profiles, controls=controls,
         behaviour={"traced prompts": {s: c["used"] for s, c in counts.items()}},
-        meta={**data.activations.meta, "seed": data.seed, "claim_file": str(claim.path), "kind": claim.kind,
+        meta={**data.activations.meta, "seed": data.seed, "kind": claim.kind,
               "trace_rows": rows, "max_depth": claim.max_depth, "timings_s": {k: round(v, 1) for k, v in data.timings.items()}},
         kind="intervention")

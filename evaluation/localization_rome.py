@@ -253,13 +253,13 @@ def _rome_result(claim, data, model, arrays, counts, facts, cache_status, sites,
                f"({counts['traced']} prompts x {claim.noise_samples} draws): {main.reason}")
     figures["key_figure"] = f"peak layer {main.peak_layer}/{n_layers - 1}, depth {main.peak_depth:.2f} " \
                             f"[{main.depth_low:.2f}, {main.depth_high:.2f}]"
-    return ClaimResult(
-        claim_id=claim.id, title=claim.title, statement=claim.statement, level="layer", model=model,
+    return ClaimResult.for_claim(
+        claim, level="layer", model=model,
         verdict=main.verdict, message=message, thresholds=claim.thresholds(), figures=figures,
         comparison=[ComparisonRow(k, v, figures.get(k)) for k, v in claim.reported.items()],
         profiles=profiles, controls=[],
         behaviour={"traced prompts": {"recall": counts["traced"]}, "known facts": counts["known"]},
-        meta={"seed": data.seed, "claim_file": str(claim.path), "kind": claim.kind, "criteria": "rome",
+        meta={"seed": data.seed, "kind": claim.kind, "criteria": "rome",
               "trace_rows": rows, "depth_interval": list(claim.depth_interval),
               "timings_s": {k: round(v, 1) for k, v in data.timings.items()}},
         kind="intervention")

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluation.schema import ClaimFileError, check_keys, claim_texts, field_choice, field_number, read_yaml
+from evaluation.schema import (
+    check_keys,
+    field_choice,
+    field_number,
+    load_claim_file,
+)
 from tasks.errors import shown
 
 SCORES = ("induction", "previous_token")
@@ -115,10 +120,8 @@ def _parse(data: dict, problems: list[str]) -> dict[str, Any]:
 def load_pattern_claim(path: str | Path) -> PatternClaim:
     """Load and validate one attention-pattern claim file.
 
-    Raises
-    ------
-    ClaimFileError
-        Listing every missing/unknown key, wrong type and out-of-range value, with the file.
+    Every missing/unknown key, wrong type and out-of-range value is listed in one
+    `evaluation.schema.ClaimFileError` naming the file (`evaluation.schema.load_claim_file`).
 
     Examples
     --------
@@ -126,17 +129,10 @@ def load_pattern_claim(path: str | Path) -> PatternClaim:
     >>> claim.score, claim.random_twins                                          # doctest: +SKIP
     ('induction', (1, 2))
     """
-    path = Path(path)
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ClaimFileError(path, [f"the file must be a mapping with keys {list(REQUIRED_KEYS)}, got {shown(data)}"])
-    problems: list[str] = []
-    check_keys(data, "", REQUIRED_KEYS, OPTIONAL_KEYS, problems)
-    fields: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
-    if isinstance(data.get("reported"), dict) and not {"finding", "model"} <= set(data["reported"]):
-        problems.append("`reported` must state the literature's `finding` and the `model` it was found in, "
-                        f"got keys {sorted(data['reported'])}")
-    fields.update(_parse(data, problems))
-    if problems:
-        raise ClaimFileError(path, problems)
-    return PatternClaim(**fields)
+    def parse(data: dict, path: Path, problems: list[str]) -> dict[str, Any]:
+        if isinstance(data.get("reported"), dict) and not {"finding", "model"} <= set(data["reported"]):
+            problems.append("`reported` must state the literature's `finding` and the `model` it was found in, "
+                            f"got keys {sorted(data['reported'])}")
+        return _parse(data, problems)
+
+    return load_claim_file(path, keys=(REQUIRED_KEYS, OPTIONAL_KEYS), parse=parse, build=PatternClaim)

@@ -8,7 +8,8 @@ InsufficientEvidence : raised by an evaluator when the data cannot decide the cl
 inconclusive_result  : the `ClaimResult` of such a claim.
 ComparisonRow : one line of the "study reported | measured here" table.
 ControlRow    : one control condition: what it measured, against what, and whether the claim beat it.
-ClaimResult   : verdict, message, figures, per-layer profiles for plots, component table.
+ClaimResult   : verdict, message, figures, per-layer profiles for plots, component table;
+                `ClaimResult.for_claim` builds one from any kind's claim record.
 jsonable      : numpy scalars/arrays (and NaN) as plain JSON values.
 
 `ClaimResult` is the only thing the report layer reads, so evaluation and presentation stay
@@ -165,6 +166,27 @@ class ClaimResult:
         if self.verdict not in VERDICTS:
             raise ValueError(f"`verdict` must be one of {VERDICTS}, got {self.verdict!r}")
 
+    @classmethod
+    def for_claim(cls, claim: Any, *, model: str, verdict: str, message: str, kind: str,
+                  level: str | None = None, meta: Mapping[str, Any] | None = None, **fields: Any) -> ClaimResult:
+        """The result of `claim` (any kind's claim record: ``id``, ``title``, ``statement``,
+        ``path``) on `model`: its texts, its level (default: the claim's, else the kind) and
+        ``meta["claim_file"]`` come from the claim; `fields` are the other attributes.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> claim = SimpleNamespace(id="H9", title="t", statement="s", path="h9/claim.yaml")
+        >>> r = ClaimResult.for_claim(claim, model="tiny", verdict="refuted", message="H9: no", kind="component",
+        ...                           level="head", figures={"n": 3})
+        >>> r.claim_id, r.level, r.meta["claim_file"], r.figures
+        ('H9', 'head', 'h9/claim.yaml', {'n': 3})
+        """
+        return cls(claim_id=claim.id, title=claim.title, statement=claim.statement,
+                   level=level if level is not None else str(getattr(claim, "level", None) or kind),
+                   model=model, verdict=verdict, message=message, kind=kind,
+                   meta={"claim_file": str(getattr(claim, "path", "")), **(meta or {})}, **fields)
+
     @property
     def passed(self) -> bool:
         return self.verdict == "supported"
@@ -217,8 +239,5 @@ def inconclusive_result(claim: Any, model: str, kind: str, reason: InsufficientE
     message = str(reason)
     if not message.startswith(f"{claim.id}:"):
         message = f"{claim.id}: {message}"
-    return ClaimResult(claim_id=claim.id, title=claim.title, statement=claim.statement,
-                       level=str(getattr(claim, "level", kind)), model=model, verdict="inconclusive",
-                       message=message, figures=figures,
-                       meta={"claim_file": str(getattr(claim, "path", "")), "inconclusive_reason": str(reason)},
-                       kind=kind)
+    return ClaimResult.for_claim(claim, model=model, verdict="inconclusive", message=message, kind=kind,
+                                 figures=figures, meta={"inconclusive_reason": str(reason)})

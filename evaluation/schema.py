@@ -3,17 +3,21 @@
 Contents
 --------
 ClaimFileError : every problem of one claim file, named with file and key.
+load_claim_file : the one skeleton every kind's loader runs (read, keys, texts, fields, one error).
 read_yaml      : the parsed YAML of a claim file (an unreadable or invalid file is a ClaimFileError).
 check_keys     : a mapping's missing and unknown keys, as problems.
 field_number   : a finite number within bounds, or a problem.
 field_choice   : one of the allowed values, or a problem.
 field_text     : a non-empty string of bounded length, or a problem.
 claim_texts    : id, title, statement, notes and reported: the fields every kind shows in the report.
+shipped_claims_dir : where the shipped claims are (the `hypotheses` package directory).
+sibling_claim_path : a claim a claim refers to by its folder name (H5a's selection claim).
 
 Every claim kind's loader (`evaluation.component_claim`, `evaluation.intervention_claim`,
-`evaluation.agreement_claim`) collects problems with these helpers and raises one
-`ClaimFileError` listing them all, so a user fixes a file in one go and every kind words its
-problems alike.
+`evaluation.agreement_claim`, `evaluation.pattern_claim`, `evaluation.knockout_claim`) is
+`load_claim_file` with the kind's keys and field parser: problems are collected with these
+helpers and raised as one `ClaimFileError` listing them all, so a user fixes a file in one go
+and every kind words its problems alike.
 
 Input limits: a claim file is at most `MAX_CLAIM_FILE_BYTES` (1 MiB) of UTF-8 YAML whose aliases
 cannot expand it past twice that (`tasks.loader.read_yaml_file`); what reaches the report or a
@@ -24,8 +28,9 @@ file name is bounded (`MAX_ID_CHARS`, `MAX_TITLE_CHARS`, `MAX_STATEMENT_CHARS`,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tasks.errors import YAMLReadError, problem_lines, shown
 from tasks.loader import read_yaml_file
@@ -37,6 +42,9 @@ MAX_STATEMENT_CHARS = 2_000
 MAX_NOTES_CHARS = 4_000
 #: Characters of the `reported` mapping's repr (the study's figures shown beside the measured ones).
 MAX_REPORTED_CHARS = 10_000
+
+T = TypeVar("T")
+Keys = tuple[tuple[str, ...], tuple[str, ...]]
 
 
 class ClaimFileError(ValueError):
@@ -158,3 +166,68 @@ def read_yaml(path: Path) -> Any:
         return read_yaml_file(path, max_bytes=MAX_CLAIM_FILE_BYTES)
     except YAMLReadError as exc:
         raise ClaimFileError(path, [exc.problem]) from None
+
+
+def shipped_claims_dir() -> Path:
+    """The ``hypotheses/`` package directory (a checkout's or an installed wheel's).
+
+    Found from the package's import spec, so nothing is imported (no test module runs).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("hypotheses")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the `hypotheses` package (the shipped claims) is not importable")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+def sibling_claim_path(claim_file: Path, folder: str, file_name: str = "claim.yaml") -> Path:
+    """The claim ``<folder>/<file_name>`` next to `claim_file`'s folder, else the shipped one.
+
+    A user's intervention claim may select components with a claim of its own directory or with
+    a shipped one (``selection.claim: h2_heads``).
+    """
+    beside = Path(claim_file).resolve().parent.parent / folder / file_name
+    return beside if beside.is_file() else shipped_claims_dir() / folder / file_name
+
+
+def load_claim_file(path: str | Path, *, keys: Keys | Callable[[dict, list[str]], Keys],
+                    parse: Callable[[dict, Path, list[str]], dict[str, Any]],
+                    build: Callable[..., T]) -> T:
+    r"""Load one claim file of any kind: the skeleton every kind's loader runs.
+
+    Reads the YAML (bounded, `read_yaml`), requires a non-empty mapping, checks its keys
+    (`keys` is ``(required, optional)``, or a function of the data and the problem list for a
+    kind whose keys depend on a field), reads the texts every kind shows (`claim_texts`) and
+    the kind's own fields (``parse(data, path, problems)``), and raises one `ClaimFileError`
+    listing every problem; else returns ``build(path=..., **texts, **fields)``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "claim.yaml"
+    >>> _ = f.write_text("id: X1\ntitle: t\nstatement: s\nn: 0\n")
+    >>> try:
+    ...     load_claim_file(f, keys=(("id", "title", "statement", "n"), ()), build=dict,
+    ...                     parse=lambda d, p, problems: {"n": field_number(d, "n", problems, low=0, high=9)})
+    ... except ClaimFileError as exc:
+    ...     print(exc.problems)
+    ['`n` must be in (0, 9), got 0']
+    """
+    path = Path(path)
+    data = read_yaml(path)
+    if data is None or data == {}:
+        raise ClaimFileError(path, ["the file is empty"])
+    problems: list[str] = []
+    required, optional = keys(data, problems) if callable(keys) and isinstance(data, dict) else (
+        keys if not callable(keys) else ((), ()))
+    if not isinstance(data, dict):
+        raise ClaimFileError(path, [f"the file must be a mapping with keys {list(required + optional)}, "
+                                    f"got {shown(data)}"])
+    check_keys(data, "", required, optional, problems)
+    fields: dict[str, Any] = {"path": path, **claim_texts(data, problems)}
+    fields.update(parse(data, path, problems))
+    if problems:
+        raise ClaimFileError(path, problems)
+    return build(**fields)
+

@@ -5,40 +5,36 @@ test_claim     : claims evaluated on each ``--model`` (components H1-H3, interve
 test_run_claim : claims that compare the run's models (H4), after the per-model claims.
 
 This module is the single piece of glue between pytest and the claims: the kinds, their files
-and their evaluators are registered in `evaluation.kinds`; discovery is `evaluation.discovery`.
+their evaluators and plots are declared in `kinds` (one module per kind); discovery is
+`kinds.discovery`, run once per run by `fixtures.plugin.discovered_claims`.
 supported -> pass; refuted or confounded -> fail with required vs measured; inconclusive (too
 few usable items, an undefined measure, nothing selected) -> skipped with "INCONCLUSIVE: <why>",
 its evidence still recorded; a malformed claim file or a crash -> error (never a refutation).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from evaluation.component_names import with_tl_names
-from evaluation.discovery import DiscoveredClaim, claim_file_hashes, claim_files_digest, discover
 from evaluation.result import InsufficientEvidence
-from fixtures.options import RUN_OPTIONS
+from fixtures.plugin import discovered_claims
 from fixtures.session import ModelRun, RunSession
-from report.evidence import record_merge_inputs, record_result, set_run_metadata
+from kinds.discovery import DiscoveredClaim, claim_file_hashes, claim_files_digest
+from report.evidence import RUN_METADATA_KEY, record_merge_inputs, record_result, set_run_metadata
 
-_DISCOVERED = pytest.StashKey[list[DiscoveredClaim]]()
 
-
-def _discovered(config: pytest.Config) -> list[DiscoveredClaim]:
-    if _DISCOVERED not in config.stash:
-        roots = [Path(__file__).parent, *config.stash[RUN_OPTIONS].claim_dirs]
-        config.stash[_DISCOVERED] = discover(roots)
-        hashes = claim_file_hashes(config.stash[_DISCOVERED])  # a merge refuses runs of other files
+def _record_claim_files(config: pytest.Config) -> None:
+    """The run's claim files and their hashes in its metadata (a merge refuses runs of other files)."""
+    if "claim_files" not in config.stash.get(RUN_METADATA_KEY, {}):
+        hashes = claim_file_hashes(discovered_claims(config))
         set_run_metadata(config, claim_files=hashes, claim_files_sha256=claim_files_digest(hashes))
-    return config.stash[_DISCOVERED]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    _record_claim_files(metafunc.config)
     for fixture, scope in (("model_claim", "model"), ("run_claim", "run")):
         if fixture in metafunc.fixturenames:
-            found = [c for c in _discovered(metafunc.config) if c.kind.scope == scope]
+            found = [c for c in discovered_claims(metafunc.config) if c.kind.scope == scope]
             metafunc.parametrize(fixture, found, ids=[c.test_id for c in found], indirect=True)
 
 
@@ -75,7 +71,7 @@ def test_claim(model_claim: DiscoveredClaim, model_run: ModelRun, request: pytes
     result = with_tl_names(result, model_run.tl_naming)
     record_result(request, result)
     if "parquet" in options.exports:
-        from evaluation.kinds import claim_activations
+        from kinds.component import claim_activations
         from report.parquet_export import export_for_test
 
         used = claim_activations(model_claim.loaded(), model_run) if result.components is not None else None

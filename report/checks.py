@@ -1,9 +1,8 @@
-"""Usage checks of a claims run at configure time: a typo stops the run before any work and
-before any file is written.
+"""Usage checks of the report at configure time: an unwritable report directory stops the run
+before any work (``--claim`` ids are checked earlier, by `fixtures.plugin`).
 
 Contents
 --------
-check_claim_ids : every ``--claim ID`` names a claim of this run (shipped or ``--claims DIR``).
 check_writable  : the report directory and the ``--html`` file's directory can be written.
 """
 from __future__ import annotations
@@ -12,29 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.options import (
-    OPT_CLAIM,
-    OPT_CLAIMS,
-    OPT_REPORT_DIR,
-    shipped_claims_dir,
-    unwritable_reason,
-)
-
-
-def check_claim_ids(config: pytest.Config) -> None:
-    """``--claim ID`` must name a claim of this run (shipped or ``--claims DIR``): a typo stops
-    the run before any work and before any report is written."""
-    wanted = config.getoption(OPT_CLAIM, None) or []
-    if not wanted:
-        return
-    from evaluation.discovery import discover, selectable_ids
-
-    roots = [shipped_claims_dir(), *(config.getoption(OPT_CLAIMS, None) or [])]
-    known = selectable_ids(discover(roots))
-    unknown = [claim_id for claim_id in dict.fromkeys(wanted) if claim_id not in known]
-    if unknown:
-        raise pytest.UsageError(f"{OPT_CLAIM} {', '.join(unknown)}: no claim has this id (ids are exact and "
-                                f"case-sensitive); the claims: {', '.join(sorted(known))}")
+from fixtures.options import OPT_REPORT_DIR, unwritable_reason
 
 
 def check_writable(config: pytest.Config, report_dir: Path) -> None:

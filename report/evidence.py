@@ -3,6 +3,8 @@
 Contents
 --------
 RESULT_KEY        : item stash key -> the `ClaimResult` that test recorded.
+KIND_PLOTS_KEY    : config stash key -> claim kind name -> the plots that kind declares (set by
+                    `fixtures.plugin` from `kinds.spec.ClaimKind.plots`; drawn on each card).
 RESULTS_KEY       : config stash key -> every `ClaimResult` recorded in this process, in order.
 RUN_METADATA_KEY  : config stash key -> run metadata (model, revision, seed, ...), JSON-ready.
 record_result     : store a claim test's `ClaimResult` for the report.
@@ -41,6 +43,7 @@ import pytest
 from evaluation.result import ClaimResult, jsonable
 
 RESULT_KEY = pytest.StashKey[ClaimResult]()
+KIND_PLOTS_KEY = pytest.StashKey[dict[str, tuple]]()
 RESULTS_KEY = pytest.StashKey[list[ClaimResult]]()
 RUN_METADATA_KEY = pytest.StashKey[dict[str, Any]]()
 MERGE_INPUTS_KEY = pytest.StashKey[dict[str, Any]]()

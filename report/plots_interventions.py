@@ -14,7 +14,6 @@ plots, and a module-level import back would be circular.
 """
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
@@ -22,12 +21,6 @@ from evaluation.result import ClaimResult
 from report.plot_style import DPI, REASONING, RECALL, figure, integer_ticks, legend, png
 
 DIRECTIONS = ("recall", "reasoning")
-
-
-def _base() -> Any:
-    from hypotheses import plots
-
-    return plots
 
 
 def dose_response_plot(result: ClaimResult) -> bytes | None:

@@ -2,8 +2,7 @@
 
 Contents
 --------
-pytest_configure          : on runs that collect the claims, stop with a usage error when a
-                            ``--claim`` id names no claim; default ``--html`` to
+pytest_configure          : on runs that collect the claims, default ``--html`` to
                             ``<report-dir>/report.html`` (self-contained), where the report
                             dir is ``--report-dir`` or else a new ``reports/<YYYYmmdd-HHMMSS>/``
                             (`report.run_dir`); stop with a usage error when it cannot be
@@ -46,7 +45,7 @@ from fixtures.options import (
     is_claims_run,
 )
 from report.cards import card_html, claim_extras, claim_ref
-from report.checks import check_claim_ids, check_writable
+from report.checks import check_writable
 from report.evidence import (
     MERGE_INPUTS_KEY,
     RESULT_KEY,
@@ -83,9 +82,8 @@ __all__ = ["EVIDENCE_REPORT_KEY", "EvidenceReport", "card_html", "key_figure"]
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-html's configure reads --html
 def pytest_configure(config: pytest.Config) -> None:
-    claim_run = is_claims_run(config)
-    if claim_run:
-        check_claim_ids(config)
+    # --collect-only lists the claims and evaluates none: no report directory, no files.
+    claim_run = is_claims_run(config) and not config.option.collectonly
     report_dir, run_root = report_dir_of(config, claim_run=claim_run, default_root=DEFAULT_REPORT_DIR,
                                          worker_key=_WORKER_REPORT_DIR)
     if claim_run and hasattr(config.option, "htmlpath"):

@@ -12,7 +12,7 @@ import hashlib
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
-SUITE_PACKAGES = ("tasks", "engine", "stats", "evaluation", "fixtures", "report", "hypotheses")
+SUITE_PACKAGES = ("tasks", "engine", "stats", "evaluation", "kinds", "fixtures", "report", "hypotheses")
 
 
 def suite_version() -> dict[str, str]:

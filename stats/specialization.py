@@ -7,6 +7,7 @@ COLUMNS              : columns of the long-format table.
 FeatureResult        : per-feature arrays over one component grid (statistic, pvalue,
                        p_adj, effect, ci_low, ci_high, consistency).
 feature_result       : compute a FeatureResult from a, b with a named test and effect size.
+significant          : the one significance rule (p < alpha, |effect| >= min_effect, consistency).
 label_components     : one label per component from the per-feature results and thresholds.
 specialization_table : long pandas DataFrame, one row per (feature, component).
 
@@ -143,8 +144,19 @@ def feature_result(a, b, *, test="mann_whitney", effect=None, correction: str = 
     return FeatureResult(res.statistic, res.pvalue, p_adj, eff, low, high, cons)
 
 
-def _significant(res: FeatureResult, name: str, alpha: float, min_effect: float,
-                 min_consistency: float | None, use_adjusted: bool) -> np.ndarray:
+def significant(res: FeatureResult, *, alpha: float, min_effect: float = 0.0,
+                min_consistency: float | None = None, use_adjusted: bool = True, name: str = "feature") -> np.ndarray:
+    """The one significance rule of a component on one feature: ``p < alpha`` (adjusted p by
+    default), ``|effect| >= min_effect`` and, when `min_consistency` is given, fold
+    consistency ``>= min_consistency``. A bool array of the component grid's shape.
+
+    Examples
+    --------
+    >>> res = FeatureResult(np.zeros(3), np.array([.001, .001, .2]), np.array([.002, .002, .3]),
+    ...                     np.array([1.2, .3, 2.]), np.zeros(3), np.zeros(3), np.array([1., 1., 1.]))
+    >>> significant(res, alpha=0.01, min_effect=0.5).tolist()
+    [True, False, False]
+    """
     p = res.p_adj if use_adjusted else res.pvalue
     with np.errstate(invalid="ignore"):
         sig = (p < alpha) & (np.abs(res.effect) >= min_effect)
@@ -222,7 +234,8 @@ def label_components(results_by_feature: Mapping[str, FeatureResult], *, alpha: 
         min_consistency = _validate_probability(min_consistency, "min_consistency")
     positive, negative = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
     for name, res in results.items():
-        sig = _significant(res, name, alpha, min_effect, min_consistency, use_adjusted)
+        sig = significant(res, alpha=alpha, min_effect=min_effect, min_consistency=min_consistency,
+                          use_adjusted=use_adjusted, name=name)
         positive |= sig & (res.effect > 0)
         negative |= sig & (res.effect < 0)
     labels = np.full(shape, "none", dtype="<U9")

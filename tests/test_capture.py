@@ -256,7 +256,7 @@ def test_capture_with_layers_offloaded_to_disk_equals_plain(tmp_path):
         np.testing.assert_array_equal(got[name], ref[name], err_msg=name)
 
 
-# ---- bounds checked before any forward pass (issue "Integrity") ---------------------------------
+# ---- bounds checked before any forward pass ---------------------------------
 
 def _forward_count(model) -> list:
     calls: list = []

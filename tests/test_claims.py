@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evaluation.component_claim import ClaimFileError, load_claim
-from evaluation.discovery import discover
+from evaluation.component_claim import load_claim
+from evaluation.schema import ClaimFileError
+from kinds.discovery import discover
 
 ROOT = Path(__file__).resolve().parents[1] / "hypotheses"
 

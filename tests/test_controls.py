@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from engine.activations import Activations
-from evaluation.component_claim import ClaimFileError, Controls, EstimandSpec, Expectation, load_claim
+from evaluation.component_claim import Controls, EstimandSpec, Expectation, load_claim
+from evaluation.schema import ClaimFileError
 from evaluation.controls import beats, make_controls, permutation_null, permuted
 from evaluation.components import evaluate_claim, measure
 

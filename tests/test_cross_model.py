@@ -23,7 +23,8 @@ from evaluation.agreement import (
     profiles_from_record,
 )
 from evaluation.agreement_claim import ProfileKind, load_agreement_claim
-from evaluation.component_claim import ClaimFileError, load_claim
+from evaluation.component_claim import load_claim
+from evaluation.schema import ClaimFileError
 from evaluation.components import evaluate_claim, measure
 from engine.activations import Activations
 from report.plots_agreement import (
@@ -595,7 +596,7 @@ def test_h4_with_one_model_skips_before_touching_any_model():
 
     from evaluation.agreement import NotEnoughModelsError
     from evaluation.agreement_claim import load_agreement_claim
-    from evaluation.kinds import evaluate_agreement
+    from kinds.agreement import evaluate_agreement
 
     claim = load_agreement_claim(ROOT / "hypotheses/h4_cross_architecture/model_agreement.yaml")
 

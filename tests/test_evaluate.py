@@ -179,7 +179,8 @@ def test_record_is_json_ready(acts):
 def test_new_claim_keys_are_validated(tmp_path, changes, expected):
     import yaml
 
-    from evaluation.component_claim import ClaimFileError, load_claim
+    from evaluation.component_claim import load_claim
+    from evaluation.schema import ClaimFileError
     data = yaml.safe_load((Path(__file__).resolve().parents[1] / "hypotheses" / "h2_heads" / "claim.yaml").read_text())
     data.update(changes)
     path = tmp_path / "x" / "claim.yaml"

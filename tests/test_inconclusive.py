@@ -16,7 +16,7 @@ from test_report import INNER_CONFTEST, QUIET
 
 from evaluation.components import InsufficientPairs
 from evaluation.intervention_data import InsufficientData
-from evaluation.kinds import ClaimKind
+from kinds.spec import ClaimKind, CostModel
 from evaluation.result import VERDICTS, ClaimResult, InsufficientEvidence, inconclusive_result
 from report.outcome import RunOutcome
 from report.summary import verdict_lines
@@ -34,7 +34,9 @@ def test_insufficient_errors_are_insufficient_evidence():
 
 
 def _kind(evaluate) -> ClaimKind:
-    return ClaimKind("component", "claim.yaml", lambda p: CLAIM, "model", evaluate, "test kind")
+    return ClaimKind(name="component", file_name="claim.yaml", description="test kind", scope="model",
+                     load=lambda p: CLAIM, evaluate=evaluate, plots=(("none", lambda r: None),),
+                     cost=CostModel(1.0))
 
 
 def test_judge_turns_insufficient_evidence_into_an_inconclusive_result_with_its_figures():

@@ -1,6 +1,6 @@
 """Integrity: no input can exhaust the machine, no result is lost at the end of a run.
 
-One section per fault of the issue: 1 YAML limits and bounded fields; 2 claim ids and file
+One section per kind of fault: 1 YAML limits and bounded fields; 2 claim ids and file
 names that never collide; 3 files that are not UTF-8; 4 prompt length and pair count bounds
 (capture's own checks are in tests/test_capture.py); 5 a report or cache directory that cannot
 be written; 6 non-finite thresholds. At the end, two claims runs on the tiny model (one clean,
@@ -26,11 +26,12 @@ from hypothesis import strategies as st
 
 from evaluation.agreement_claim import load_agreement_claim
 from evaluation.component_claim import load_claim
-from evaluation.discovery import discover
+from kinds.discovery import discover
 from evaluation.intervention_claim import load_intervention_claim
 from evaluation.result import ClaimResult
 from evaluation.schema import MAX_CLAIM_FILE_BYTES, ClaimFileError
-from fixtures.options import shipped_claims_dir, unwritable_reason
+from evaluation.schema import shipped_claims_dir
+from fixtures.options import unwritable_reason
 from report.evidence import components_path, file_slug, slugify, write_components
 from tasks.errors import TaskFileError
 from tasks.loader import (
@@ -202,7 +203,7 @@ def test_one_id_in_two_claims_dirs_is_an_error_in_both(tmp_path):
 def test_file_slug_keeps_plain_names_and_separates_changed_ones():
     assert [file_slug(n) for n in ("H1", "org/tiny-model", "Qwen/Qwen2.5-0.5B")] == \
         ["H1", "org_tiny-model", "Qwen_Qwen2.5-0.5B"]
-    assert slugify("ΩΩ") == slugify("ЖЖ") == "unnamed"  # the collision of the issue
+    assert slugify("ΩΩ") == slugify("ЖЖ") == "unnamed"  # the collision these names once had
     changed = ["ΩΩ", "ЖЖ", "a_b", "a b", "x" * 101, "x" * 102, ".hidden", "/abs"]
     assert len({file_slug(n) for n in changed} | {"a_b", "a b"}) == len(changed) + 2
     assert all("_" in file_slug(n) for n in changed)

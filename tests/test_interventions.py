@@ -300,8 +300,8 @@ def test_selected_planted_neurons_beat_layer_matched_random_sets(planted):
 
 
 def test_intervention_claim_files_load_and_problems_are_listed_at_once(tmp_path):
-    from evaluation.component_claim import ClaimFileError
-    from evaluation.discovery import discover
+    from evaluation.schema import ClaimFileError
+    from kinds.discovery import discover
     from evaluation.intervention_claim import load_intervention_claim
 
     claims = {load_intervention_claim(c.path).id: load_intervention_claim(c.path)

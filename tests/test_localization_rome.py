@@ -187,6 +187,7 @@ def test_sensitivity_section_lists_trained_and_every_twin():
 
 def test_the_knockout_card_draws_its_curve():
     from evaluation.result import ClaimResult
+    from kinds.knockout import KNOCKOUT
     from report.plots import plots_for
 
     c = knock_claim()
@@ -194,7 +195,7 @@ def test_the_knockout_card_draws_its_curve():
     result = ClaimResult(claim_id="P3", title="t", statement="s", level="layer", model="m", verdict="supported",
                          message="m", thresholds=c.thresholds(), kind="attention_knockout",
                          profiles={"trace_depth": depth, "trace_curve:knockout": np.r_[np.nan, np.linspace(0.5, 0, 10)]})
-    plots = plots_for(result)
+    plots = plots_for(result, KNOCKOUT.plots)
     assert len(plots) == 1 and plots[0][1].startswith(b"\x89PNG")
 
 
@@ -202,6 +203,7 @@ def test_a_rome_result_carries_its_figures_and_draws_every_plot():
     from types import SimpleNamespace
 
     from evaluation.localization_rome import _rome_result
+    from kinds.intervention import INTERVENTION
     from report.plots import plots_for
 
     claim = load_intervention_claim("hypotheses/h5b_recall_localization/intervention.yaml")
@@ -221,4 +223,4 @@ def test_a_rome_result_carries_its_figures_and_draws_every_plot():
     assert result.verdict == "supported" and result.figures["peak_layer"] == 3
     assert result.figures["peak_depth_ci"][0] <= 1 / 3 <= result.figures["peak_depth_ci"][1]
     assert len(result.meta["trace_rows"]) == result.profiles["trace_heatmap:recall"].shape[0] == 10
-    assert len(plots_for(result)) >= 2                        # the curve and the heatmaps
+    assert len(plots_for(result, INTERVENTION.plots)) >= 2                        # the curve and the heatmaps

@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 
 from fixtures.options import RunOptions
+from kinds.component import COMPONENT
+from kinds.intervention import INTERVENTION
+from kinds.knockout import KNOCKOUT
+from kinds.pattern import PATTERN
 from fixtures.plan import (
     KNOWN_PARAMS,
     CacheState,
@@ -30,7 +34,7 @@ SMOLLM2 = {"hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9
            "intermediate_size": 1536, "vocab_size": 49152, "tie_word_embeddings": True}
 QWEN05 = {"hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
           "intermediate_size": 4864, "vocab_size": 151936, "tie_word_embeddings": True}
-CLAIMS = [("H1", "component"), ("H2", "component"), ("H5a", "intervention")]
+CLAIMS = [("H1", COMPONENT), ("H2", COMPONENT), ("H5a", INTERVENTION)]
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +80,7 @@ def test_estimates_follow_cache_and_size():
     assert estimate_seconds(ModelPlan("x", CLAIMS), speed=180.0) is None
 
 
-def test_plan_line_reads_like_the_issue():
+def test_plan_line_reads_as_documented():
     plan = ModelPlan("smollm2", CLAIMS, n_params=134_515_008, converted=True, estimate=(120, 250))
     assert plan.describe() == ("smollm2 (135M parameters): 3 claims (2 component, 1 intervention), "
                                "activations cached: no, weights converted: yes (est. 2-4 min on this CPU)")
@@ -94,7 +98,7 @@ def test_plan_models_reads_no_weights(tmp_path):
 
 
 def test_a_claims_run_prints_its_plan_before_the_first_test(pytester, tmp_path):
-    from fixtures.options import shipped_claims_dir
+    from evaluation.schema import shipped_claims_dir
 
     run = pytester.runpytest_subprocess(str(shipped_claims_dir()), "--model", "tiny", "--claim", "H1",
                                         "--no-controls", "--cache-dir", str(tmp_path / "cache"),
@@ -105,11 +109,11 @@ def test_a_claims_run_prints_its_plan_before_the_first_test(pytester, tmp_path):
 
 
 def test_pattern_claims_cost_more_until_their_scores_are_cached():
-    claims = [("P1", "attention_pattern"), ("P2", "attention_pattern")]
+    claims = [("P1", PATTERN), ("P2", PATTERN)]
     cold = ModelPlan("smollm2", claims, n_params=KNOWN_PARAMS["smollm2"], converted=True)
     warm = ModelPlan("smollm2", claims, n_params=KNOWN_PARAMS["smollm2"], converted=True,
                      cache=CacheState(1, 0, {"attention-pattern": 6}))
     assert estimate_seconds(warm, speed=180.0)[1] < estimate_seconds(cold, speed=180.0)[0]
-    knockout = ModelPlan("smollm2", claims + [("P3", "attention_knockout")], n_params=KNOWN_PARAMS["smollm2"],
+    knockout = ModelPlan("smollm2", claims + [("P3", KNOCKOUT)], n_params=KNOWN_PARAMS["smollm2"],
                          converted=True)
     assert estimate_seconds(knockout, speed=180.0)[0] > estimate_seconds(cold, speed=180.0)[0]

@@ -160,6 +160,7 @@ def test_a_bad_pattern_file_lists_every_problem(tmp_path):
 
 
 def test_the_pattern_card_draws_trained_and_twin_heatmaps(tok):
+    from kinds.pattern import PATTERN
     from report.plots import plots_for
 
     c = claim()
@@ -168,7 +169,7 @@ def test_the_pattern_card_draws_trained_and_twin_heatmaps(tok):
     main, contrast = head_scores(planted, c, seqs[0]), head_scores(planted, c, seqs[1])
     result = pattern_result(c, "tiny", seqs, main, contrast, judge_scores(main, contrast, c, rng=0),
                             {3: (contrast, contrast)}, seed=0)
-    plots = plots_for(result)
+    plots = plots_for(result, PATTERN.plots)
     assert len(plots) == 1 and plots[0][1].startswith(b"\x89PNG")
     assert "pattern_scores:random-3" in result.profiles
 

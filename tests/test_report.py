@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fixtures.options import shipped_claims_dir
+from evaluation.schema import shipped_claims_dir
 from report import plots_components as plots
 from report.evidence import RESULT_KEY, RESULTS_KEY, record_result, slugify
-from report.plots import PLOTS_BY_KIND, plots_for
+from kinds import BUILTIN_KINDS, kind_named
+from report.plots import plots_for
 
 pytest_plugins = ["pytester"]
 
@@ -182,7 +183,7 @@ def test_plot_is_a_small_png(level, draw):
     ("depth", ["Profile over depth"]),
 ])
 def test_plots_for_picks_the_plots_the_profiles_support(level, titles):
-    assert [title for title, _ in plots_for(make_result(level, "supported"))] == titles
+    assert [title for title, _ in plots_for(make_result(level, "supported"), kind_named("component").plots)] == titles
 
 
 def test_neuron_arrays_get_no_heatmap_whatever_their_width():
@@ -200,7 +201,7 @@ def test_neuron_arrays_get_no_heatmap_whatever_their_width():
 def test_plots_without_profiles_are_skipped():
     result = make_result("layer", "supported")
     result.profiles = {}
-    assert plots_for(result) == []
+    assert plots_for(result, kind_named("component").plots) == []
 
 
 def test_plot_rejects_mismatched_shapes():
@@ -243,11 +244,8 @@ def _intervention_result():
                                                              "max_depth": 0.5}, kind="intervention")
 
 
-def test_every_claim_kind_has_registered_plots():
-    from evaluation.kinds import KINDS
-
-    assert {kind.name for kind in KINDS} == set(PLOTS_BY_KIND)
-    assert all(PLOTS_BY_KIND[kind.name] for kind in KINDS)
+def test_every_claim_kind_declares_plots():
+    assert all(kind.plots for kind in BUILTIN_KINDS)
 
 
 @pytest.mark.parametrize("kind", ["component", "intervention", "model_agreement"])
@@ -259,12 +257,13 @@ def test_each_shipped_kinds_card_carries_its_plots(kind):
     result = {"component": lambda: make_result("head", "supported"), "intervention": _intervention_result,
               "model_agreement": _agreement_result}[kind]()
     assert result.kind == kind
-    page = card_html(result, compact_record(result.to_record()))
-    titles = [title for title, draw in PLOTS_BY_KIND[kind]]
+    declared = kind_named(kind).plots
+    page = card_html(result, compact_record(result.to_record()), plots=declared)
+    titles = [title for title, draw in declared]
     drawn = [title for title in titles if html.escape(title) in page]
-    assert drawn and page.count("data:image/png;base64,") == len(plots_for(result)) >= 2
+    assert drawn and page.count("data:image/png;base64,") == len(plots_for(result, declared)) >= 2
     if kind != "component":  # these results carry every profile their kind's plots draw
-        assert [title for title, _ in plots_for(result)] == titles
+        assert [title for title, _ in plots_for(result, declared)] == titles
 
 
 # ---- record_result -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_report import INNER_CONFTEST, QUIET, make_result
 
-from fixtures.options import shipped_claims_dir
+from evaluation.schema import shipped_claims_dir
 from report.outcome import RunOutcome
 from report.run_dir import (
     LATEST_FILE,

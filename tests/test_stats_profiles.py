@@ -357,7 +357,7 @@ SLACK = 3 * np.sqrt(ALPHA * (1 - ALPHA) / N_SIM)  # three binomial sd: 0.033
 
 @pytest.mark.parametrize("kind", ["walk", "gp"])
 def test_phase_null_is_calibrated_on_unrelated_smooth_profiles(kind):
-    # The finding, reproduced: the layer shuffle rejects 27-31% of unrelated smooth
+    # The finding that motivated the surrogate null, reproduced: the layer shuffle rejects 27-31% of unrelated smooth
     # pairs; the default null must stay within alpha + binomial slack (measured: 4.5% walks,
     # 5.5% Gaussian processes; cyclic shift 10.5% and 4.8%).
     rng = np.random.default_rng(0)

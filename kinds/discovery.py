@@ -7,7 +7,6 @@ claim_file_hashes  : test id -> path and SHA-256 of each claim file (run metadat
 claim_files_digest : one hash over them (shards of one run must agree on it).
 discover           : every claim file of every registered kind under some directories.
 selectable_ids     : the names ``--claim`` selects a claim by (its id; an invalid file's folder).
-sibling_claim_path : a claim a claim refers to by its folder name (H5a's selection claim).
 
 One code path for every kind: a directory ``<root>/<slug>/`` holding a file named after a kind
 (``claim.yaml``, ``intervention.yaml``, ``model_agreement.yaml``) is a claim of that kind. Test
@@ -19,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from evaluation.kinds import KINDS, AnyClaim, ClaimKind
 from evaluation.schema import ClaimFileError
-from fixtures.options import shipped_claims_dir
+from kinds.spec import ClaimKind
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class DiscoveredClaim:
 
     kind: ClaimKind
     path: Path
-    claim: AnyClaim | None
+    claim: Any | None
     error: ClaimFileError | None = None
 
     @property
@@ -48,7 +47,7 @@ class DiscoveredClaim:
         """The claim id; ``<folder>(invalid)`` for a file that does not load."""
         return self.claim.id if self.claim is not None else f"{self.path.parent.name}(invalid)"
 
-    def loaded(self) -> AnyClaim:
+    def loaded(self) -> Any:
         """The claim, or its `ClaimFileError` raised."""
         if self.error is not None:
             raise self.error
@@ -63,7 +62,7 @@ def _load(kind: ClaimKind, path: Path) -> DiscoveredClaim:
         return DiscoveredClaim(kind, path, None, exc)
 
 
-def discover(roots: Sequence[str | Path], *, kinds: Iterable[ClaimKind] = KINDS) -> list[DiscoveredClaim]:
+def discover(roots: Sequence[str | Path], *, kinds: Iterable[ClaimKind] | None = None) -> list[DiscoveredClaim]:
     """Every claim file of `kinds` under `roots`, in kind order, then root order, then folder name.
 
     A directory given twice (or the shipped one given again) is read once. Claims sharing one
@@ -74,6 +73,10 @@ def discover(roots: Sequence[str | Path], *, kinds: Iterable[ClaimKind] = KINDS)
     >>> [c.test_id for c in discover([shipped_claims_dir()])][:3]   # doctest: +SKIP
     ['H1', 'H1d', 'H1p']
     """
+    if kinds is None:
+        from kinds import BUILTIN_KINDS
+
+        kinds = BUILTIN_KINDS
     unique_roots = list(dict.fromkeys(Path(r).resolve() for r in roots))
     found = [_load(kind, path) for kind in kinds for root in unique_roots
              for path in sorted(root.glob(f"*/{kind.file_name}"))]
@@ -95,16 +98,6 @@ def discover(roots: Sequence[str | Path], *, kinds: Iterable[ClaimKind] = KINDS)
 def selectable_ids(claims: Iterable[DiscoveredClaim]) -> set[str]:
     """The names ``--claim`` accepts: every claim id, and an invalid file's folder name."""
     return {name for c in claims for name in (c.test_id, c.test_id.removesuffix("(invalid)"))}
-
-
-def sibling_claim_path(claim_file: Path, folder: str, file_name: str = "claim.yaml") -> Path:
-    """The claim ``<folder>/<file_name>`` next to `claim_file`'s folder, else the shipped one.
-
-    A user's intervention claim may select components with a claim of its own directory or with
-    a shipped one (``selection.claim: h2_heads``).
-    """
-    beside = Path(claim_file).resolve().parent.parent / folder / file_name
-    return beside if beside.is_file() else shipped_claims_dir() / folder / file_name
 
 
 def claim_file_hashes(claims: Iterable[DiscoveredClaim]) -> dict[str, dict[str, str]]:
