@@ -77,10 +77,17 @@ def _collect(pytester, *args):
     return pytester.runpytest_subprocess(str(CLAIMS_DIR), "--model", "tiny", "--co", "-q", *QUIET, *args)
 
 
+def _evaluate(pytester, *args):
+    # The cheapest claim that writes a report: H1 on `tiny` without controls (--collect-only
+    # writes nothing).
+    return pytester.runpytest_subprocess(str(CLAIMS_DIR), "--model", "tiny", "--claim", "H1", "--no-controls",
+                                         "--exit-zero-on-verdicts", "--cache-dir", str(pytester.path / "cache"),
+                                         "-q", *QUIET, *args)
+
+
 def test_default_runs_keep_their_results_and_latest_points_to_the_newest(pytester):
-    # --co: a claims run that writes report.html and evidence.json without evaluating anything.
-    first = _collect(pytester)
-    second = _collect(pytester)
+    first = _evaluate(pytester)
+    second = _evaluate(pytester)
     assert first.ret == second.ret == 0
     root = pytester.path / "reports"
     runs = sorted(p for p in root.iterdir() if re.fullmatch(STAMP, p.name))
@@ -93,7 +100,7 @@ def test_default_runs_keep_their_results_and_latest_points_to_the_newest(pyteste
 
 
 def test_an_explicit_report_dir_is_written_directly(pytester):
-    run = _collect(pytester, "--report-dir", "mine")
+    run = _evaluate(pytester, "--report-dir", "mine")
     assert run.ret == 0
     assert {p.name for p in (pytester.path / "mine").iterdir()} >= {"report.html", "evidence.json"}
     assert not (pytester.path / "reports").exists()
