@@ -21,6 +21,8 @@ localization        : H5b by causal tracing (the study's criteria).
 localization_rome   : H5b as ROME did it (noise past block 0, windows, depth interval).
 agreement_claim     : cross-model agreement claims as data (``model_agreement.yaml``: H4).
 agreement           : H4: per-layer profiles across models, surrogate nulls, baseline contrast.
+agreement_inputs    : H4's per-model inputs: computed per run, recorded by shards, evaluated at a merge.
+component_names     : TransformerLens hook names beside our component names in a result.
 pattern_claim       : attention-pattern claims as data (``pattern.yaml``: P1, P2).
 attention_patterns  : P1/P2 on the model and its twins.
 knockout_claim      : attention-knockout claims (``knockout.yaml``: P3): schema and evaluator.

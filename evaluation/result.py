@@ -139,6 +139,9 @@ class ClaimResult:
         Greedy accuracy on the two prompt sides, prompts analysed.
     meta : dict
         Task set, prompt format, model identity, seed, cache status.
+    tl_names : dict
+        Each component named in `figures` (``"L2H5"``) -> its TransformerLens address
+        ``{"hook": "blocks.2.attn.hook_z", "index": 5}`` (`evaluation.component_names`).
     """
 
     claim_id: str
@@ -157,6 +160,7 @@ class ClaimResult:
     behaviour: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     kind: str = "component"
+    tl_names: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -206,6 +210,7 @@ class ClaimResult:
             "controls": [row.to_record() for row in self.controls],
             "behaviour": self.behaviour,
             "meta": self.meta,
+            "tl_names": self.tl_names,
         })
 
 

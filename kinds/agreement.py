@@ -19,36 +19,14 @@ def evaluate_agreement(claim: AgreementClaim, session: RunSession) -> ClaimResul
     Raises `evaluation.agreement.NotEnoughModelsError` with fewer than two models (a skip) and
     `evaluation.components.InsufficientPairs` when ``--correct-only`` leaves a model too few pairs.
     """
-    from evaluation.agreement import (
-        NotEnoughModelsError,
-        baseline_activations,
-        bundles_from_records,
-        evaluate_h4,
-        profiles_from_activations,
-    )
-    from evaluation.components import InsufficientPairs
+    from evaluation.agreement import NotEnoughModelsError, bundles_from_records, evaluate_h4
+    from evaluation.agreement_inputs import live_bundles
 
     options = session.options
     if len(options.models) + len(options.compare_with) < 2:  # said before any model is touched
         raise NotEnoughModelsError(f"{claim.id}: the run has one model ({options.models[0]}) and no "
                                    "--compare-with evidence")
-    needed = max(2 * c.cv.folds for c in claim.sources.values())
-    bundles = []
-    for name in options.models:
-        run = session.model_run(name)
-        try:
-            acts = run.activations
-            if acts.n_pairs < needed:
-                raise InsufficientPairs(
-                    f"{claim.id}: --correct-only leaves {acts.n_pairs} pairs of {len(run.taskset.pairs)} that "
-                    f"{name} answers correctly on both sides; its source claims need at least {needed}")
-            bundles.append(profiles_from_activations(acts, claim.sources, seed=options.seed,
-                                                     n_boot=claim.n_bootstrap, name=name,
-                                                     architecture=run.architecture,
-                                                     baseline=baseline_activations(claim, run),
-                                                     baseline_contrast=claim.baseline))
-        finally:
-            run.release()
+    bundles = live_bundles(claim, session)
     if options.compare_with:
         live = {b.name for b in bundles}
         earlier = bundles_from_records(session.earlier_records, claims=sorted(claim.sources))
@@ -56,10 +34,26 @@ def evaluate_agreement(claim: AgreementClaim, session: RunSession) -> ClaimResul
     return evaluate_h4(claim, bundles, seed=options.seed)
 
 
+def agreement_merge_inputs(claim: AgreementClaim, session: RunSession) -> dict:
+    """H4's per-model profiles and bootstrap replicates of the run's models (for a merge)."""
+    from evaluation.agreement_inputs import shard_inputs
+
+    return shard_inputs(claim, session)
+
+
+def evaluate_agreement_merged(claim: AgreementClaim, inputs: dict, records: list, *, models: list,
+                              seed: int) -> ClaimResult:
+    """H4 on the profiles recorded by several runs, by `evaluate_h4` as in one run."""
+    from evaluation.agreement_inputs import evaluate_from_inputs
+
+    return evaluate_from_inputs(claim, inputs, records, models=models, seed=seed)
+
+
 AGREEMENT = ClaimKind(
     name="model_agreement", file_name="model_agreement.yaml",
     description="per-layer profiles agree across models",
     scope="run", load=load_agreement_claim, evaluate=evaluate_agreement, plots=AGREEMENT_PLOTS,
+    merge_inputs=agreement_merge_inputs, evaluate_merged=evaluate_agreement_merged,
     # Reads what the per-model claims cached; the bootstrap over pairs takes seconds.
     cost=CostModel(cold_seconds=10.0, scale_exponent=0.0),
 )

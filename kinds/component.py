@@ -10,6 +10,7 @@ from kinds.spec import ClaimKind, CostModel
 from report.plots_components import COMPONENT_PLOTS
 
 if TYPE_CHECKING:
+    from engine.activations import Activations
     from fixtures.session import ModelRun
 
 
@@ -31,6 +32,18 @@ def evaluate_component(claim: Claim, run: ModelRun) -> ClaimResult:
             run.provider, run.taskset, run.activations, seed=run.options.seed, cache=run.cache))
     return with_power(claim, evaluate_claim(claim, run.activations, behaviour=run.behaviour,
                                             seed=run.options.seed, model=run.name, controls=controls))
+
+
+def claim_activations(claim: object, run: ModelRun) -> tuple[Activations, tuple[str, ...]] | None:
+    """The activations and captured arrays a component claim analysed on `run`'s model (its own
+    task set and pair subset when it names one, as `evaluate_component` does); None for other
+    kinds. Used by ``--export parquet``."""
+    if not isinstance(claim, Claim):
+        return None
+    if claim.tasks is not None:
+        run = run.session.model_run(run.name, tasks=claim.tasks,
+                                    correct_only=claim.factorial.correct_only if claim.factorial else None)
+    return run.activations, tuple(claim.features)
 
 
 def with_power(claim: Claim, result: ClaimResult) -> ClaimResult:

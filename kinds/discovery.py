@@ -3,6 +3,8 @@
 Contents
 --------
 DiscoveredClaim    : one claim file: its kind, path, loaded claim or the error that stops it.
+claim_file_hashes  : test id -> path and SHA-256 of each claim file (run metadata).
+claim_files_digest : one hash over them (shards of one run must agree on it).
 discover           : every claim file of every registered kind under some directories.
 selectable_ids     : the names ``--claim`` selects a claim by (its id; an invalid file's folder).
 
@@ -96,3 +98,25 @@ def discover(roots: Sequence[str | Path], *, kinds: Iterable[ClaimKind] | None =
 def selectable_ids(claims: Iterable[DiscoveredClaim]) -> set[str]:
     """The names ``--claim`` accepts: every claim id, and an invalid file's folder name."""
     return {name for c in claims for name in (c.test_id, c.test_id.removesuffix("(invalid)"))}
+
+
+def claim_file_hashes(claims: Iterable[DiscoveredClaim]) -> dict[str, dict[str, str]]:
+    """Test id -> ``{"path", "sha256"}`` of each discovered claim file (its bytes as on disk).
+
+    Recorded in a run's metadata so that results of different runs are merged only when they
+    evaluated the same claim files (see `claim_files_digest`).
+    """
+    import hashlib
+
+    return {c.test_id: {"path": str(c.path), "sha256": hashlib.sha256(c.path.read_bytes()).hexdigest()}
+            for c in claims}
+
+
+def claim_files_digest(hashes: dict[str, dict[str, str]]) -> str:
+    """One SHA-256 over every claim file's id and hash (paths left out: a checkout's location
+    does not change a claim)."""
+    import hashlib
+    import json
+
+    blob = json.dumps(sorted((cid, h["sha256"]) for cid, h in hashes.items()))
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -104,6 +104,11 @@ class ClaimKind:
     cost : CostModel
     sensitivity : callable(ClaimResult) -> mapping or None
         The result's rows in the report's Sensitivity table (condition -> verdict), if any.
+    merge_inputs : callable(claim, RunSession) -> {model: JSON payload}, optional
+        For "run" kinds: what one run records of each of its models (``--shard``), so that a
+        merge of several runs (`cluster.merge`) evaluates the claim across all of them.
+    evaluate_merged : callable(claim, inputs, records, *, models, seed) -> ClaimResult, optional
+        The claim on the payloads of several runs, by the same rule as `evaluate`.
     """
 
     name: str
@@ -115,6 +120,8 @@ class ClaimKind:
     plots: tuple[tuple[str, Plot], ...]
     cost: CostModel
     sensitivity: Sensitivity = figures_sensitivity
+    merge_inputs: Callable[..., dict] | None = None
+    evaluate_merged: Callable[..., ClaimResult] | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -126,6 +133,11 @@ class ClaimKind:
         for field_name in ("load", "evaluate", "sensitivity"):
             if not callable(getattr(self, field_name)):
                 problems.append(f"`{field_name}` must be callable")
+        for field_name in ("merge_inputs", "evaluate_merged"):
+            if getattr(self, field_name) is not None and not callable(getattr(self, field_name)):
+                problems.append(f"`{field_name}` must be callable or None")
+        if (self.merge_inputs is None) != (self.evaluate_merged is None) or (self.merge_inputs and self.scope != "run"):
+            problems.append("`merge_inputs` and `evaluate_merged` go together, on a \"run\" kind")
         if (not isinstance(self.plots, tuple) or not self.plots
                 or not all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and callable(p[1])
                            for p in self.plots)):

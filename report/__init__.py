@@ -18,4 +18,7 @@ checks            : an unwritable report directory stops the run at configure ti
 plots             : drawing the plots a kind declares that a result supports.
 plots_components, plots_interventions, plots_agreement, plots_patterns : each kind's plots.
 plot_style        : palette, figure size, reproducible PNG bytes.
+provenance        : the suite's version and code hash (run metadata a merge compares).
+parquet_export    : ``--export parquet``: per claim and model, components and per-prompt features.
+merged_page       : report.html of a merge of several runs (`cluster.merge`), without pytest.
 """

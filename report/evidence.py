@@ -8,6 +8,7 @@ KIND_PLOTS_KEY    : config stash key -> claim kind name -> the plots that kind d
 RESULTS_KEY       : config stash key -> every `ClaimResult` recorded in this process, in order.
 RUN_METADATA_KEY  : config stash key -> run metadata (model, revision, seed, ...), JSON-ready.
 record_result     : store a claim test's `ClaimResult` for the report.
+record_merge_inputs : store what a later merge needs of this run for a cross-model claim.
 set_run_metadata  : add run metadata to the Environment table and to evidence.json.
 sync_environment  : copy the run metadata into pytest-metadata's Environment dict.
 package_versions  : installed versions of the packages that shape a result.
@@ -45,6 +46,7 @@ RESULT_KEY = pytest.StashKey[ClaimResult]()
 KIND_PLOTS_KEY = pytest.StashKey[dict[str, tuple]]()
 RESULTS_KEY = pytest.StashKey[list[ClaimResult]]()
 RUN_METADATA_KEY = pytest.StashKey[dict[str, Any]]()
+MERGE_INPUTS_KEY = pytest.StashKey[dict[str, Any]]()
 
 #: Packages whose versions change numbers in a claim (model code, numerics, statistics).
 DEFAULT_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "gguf", "numpy",
@@ -105,6 +107,18 @@ def record_result(request: pytest.FixtureRequest, result: ClaimResult) -> None:
             f"a test records one claim on one model (parametrize to evaluate more)")
     node.stash[RESULT_KEY] = result
     request.config.stash.setdefault(RESULTS_KEY, []).append(result)
+
+
+def record_merge_inputs(request: pytest.FixtureRequest, claim_id: str, inputs: Mapping[str, Any]) -> None:
+    """Store what a merge of several runs needs of this run for cross-model claim `claim_id`:
+    model -> JSON payload (H4: the model's profiles and bootstrap replicates). They go into
+    evidence.json under ``merge_inputs``.
+
+    Examples
+    --------
+    >>> record_merge_inputs(request, "H4", {"smollm2": {...}})  # doctest: +SKIP
+    """
+    request.node.stash[MERGE_INPUTS_KEY] = {str(claim_id): jsonable(dict(inputs))}
 
 
 def set_run_metadata(config: pytest.Config, **fields: Any) -> None:
@@ -284,7 +298,8 @@ def write_components(results: Iterable[ClaimResult], report_dir: Path) -> list[P
 
 
 def write_evidence(path: Path, records: list[Mapping[str, Any]], *, run: Mapping[str, Any],
-                   errors: list[Mapping[str, Any]] = ()) -> Path:
+                   errors: list[Mapping[str, Any]] = (),
+                   merge_inputs: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
     """Write evidence.json: run metadata, one record per claim and model, tests without a verdict.
 
     The file is replaced atomically, so a reader never sees half a file.
@@ -299,6 +314,8 @@ def write_evidence(path: Path, records: list[Mapping[str, Any]], *, run: Mapping
         Run metadata (`set_run_metadata`).
     errors : list of dict
         Tests that failed without recording a verdict (a crash is not a refutation).
+    merge_inputs : dict, optional
+        Claim id -> model -> payload (`record_merge_inputs`); written only when not empty.
 
     Returns
     -------
@@ -315,6 +332,8 @@ def write_evidence(path: Path, records: list[Mapping[str, Any]], *, run: Mapping
         "records": list(records),
         "errors": jsonable(list(errors)),
     }
+    if merge_inputs:
+        document["merge_inputs"] = jsonable(dict(merge_inputs))
     # default=str: a Path or torch dtype given as metadata must not lose the whole file.
     _atomic_write(Path(path), json.dumps(document, indent=1, allow_nan=False, default=str) + "\n")
     return Path(path)
@@ -329,7 +348,8 @@ class EvidenceFileError(ValueError):
 
 def read_evidence(path: str | Path) -> dict[str, Any]:
     """evidence.json at `path` as written by `write_evidence`: ``schema_version``, ``run``,
-    ``records`` (each a mapping with ``id`` and ``model``) and ``errors``.
+    ``records`` (each a mapping with ``id`` and ``model``), ``errors`` and ``merge_inputs``
+    (claim id -> model -> payload; empty when the run recorded none).
 
     Raises
     ------
@@ -360,8 +380,14 @@ def read_evidence(path: str | Path) -> dict[str, Any]:
     for i, record in enumerate(records):
         if not isinstance(record, dict) or "id" not in record or "model" not in record:
             raise EvidenceFileError(f"{path}: `records[{i}]` must be a mapping with `id` and `model`")
-    document.setdefault("run", {})
-    document.setdefault("errors", [])
+    merge_inputs = document.setdefault("merge_inputs", {})
+    if not isinstance(merge_inputs, dict) or not all(isinstance(v, dict) for v in merge_inputs.values()):
+        raise EvidenceFileError(f"{path}: `merge_inputs` must map claim ids to model -> payload mappings")
+    for key in ("run", "errors"):
+        expected = dict if key == "run" else list
+        value = document.setdefault(key, expected())
+        if not isinstance(value, expected):
+            raise EvidenceFileError(f"{path}: `{key}` must be a {expected.__name__}, got {type(value).__name__}")
     return document
 
 

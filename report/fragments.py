@@ -143,6 +143,18 @@ def _key_value_table(caption: str, values: Mapping[str, Any]) -> str:
     return f'<table class="hx-t"><caption>{escape(caption)}</caption>{rows}</table>'
 
 
+def tl_names_table(names: Mapping[str, Mapping[str, Any]]) -> str:
+    """The components a card names, each beside its TransformerLens hook and index (the first
+    `_MAX_LIST`; evidence.json keeps them all)."""
+    shown = list(names.items())[:_MAX_LIST]
+    rows = "".join(f"<tr><th>{escape(name)}</th><td><code>{escape(str(v.get('hook')))}</code></td>"
+                   f"<td>{'' if v.get('index') is None else escape(str(v['index']))}</td></tr>"
+                   for name, v in shown)
+    more = f" (first {_MAX_LIST} of {len(names)})" if len(names) > _MAX_LIST else ""
+    return (f'<table class="hx-t"><caption>TransformerLens names{more}</caption>'
+            f"<tr><th>component</th><th>hook</th><th>index</th></tr>{rows}</table>")
+
+
 def _comparison_table(rows: Sequence[Mapping[str, Any]]) -> str:
     body = "".join(f"<tr><th>{escape(str(r['label']))}</th>{_cell(r['reported'])}"
                    f"{_cell(r['measured'])}</tr>" for r in rows)
@@ -259,6 +271,8 @@ def claim_html(result: ClaimResult, record: Mapping[str, Any],
         parts.append(_key_value_table("Thresholds", record["thresholds"]))
     if record.get("behaviour"):
         parts.append(_key_value_table("Behaviour (same prompts)", record["behaviour"]))
+    if record.get("tl_names"):
+        parts.append(tl_names_table(record["tl_names"]))
     parts.append("</div>")
     if record.get("controls"):
         parts.append(_controls_table(record["controls"], (record.get("thresholds") or {}).get("expectation")))

@@ -47,6 +47,7 @@ from fixtures.options import (
 from report.cards import card_html, claim_extras, claim_ref
 from report.checks import check_writable
 from report.evidence import (
+    MERGE_INPUTS_KEY,
     RESULT_KEY,
     RESULTS_KEY,
     RUN_METADATA_KEY,
@@ -63,6 +64,7 @@ from report.fragments import (
     table_header_cells,
 )
 from report.outcome import RunOutcome, write_verdicts
+from report.provenance import suite_version
 from report.run_dir import point_latest, report_dir_of
 from report.summary import summary_html
 
@@ -108,6 +110,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     claim = claim_ref(item)
     if claim is not None:  # every phase: a setup error or a skip names its claim too
         report.claim_ref = claim
+    if report.when == "call" and MERGE_INPUTS_KEY in item.stash:  # travels like records (xdist)
+        report.merge_inputs = item.stash[MERGE_INPUTS_KEY]
     result = item.stash.get(RESULT_KEY, None)
     if report.when != "call" or result is None:
         return report
@@ -172,6 +176,7 @@ class EvidenceReport:
         self.evidence_path: Path | None = None
         self.component_paths: list[Path] = []
         self.write_failures: list[str] = []
+        self.merge_inputs: dict[str, dict] = {}
 
     @property
     def writes_files(self) -> bool:
@@ -185,7 +190,9 @@ class EvidenceReport:
             set_run_metadata(self.config, options={k: str(v) if isinstance(v, Path) else v
                                                    for k, v in asdict(options).items()})
         # set_run_metadata also copies what conftest hooks set before pytest-metadata existed.
-        set_run_metadata(self.config, packages=package_versions())
+        set_run_metadata(self.config, packages=package_versions(), suite=suite_version())
+        if options is not None and options.shard is not None:
+            set_run_metadata(self.config, shard=options.shard)
         if self.writes_files:
             set_run_metadata(self.config, report_dir=str(self.report_dir))
 
@@ -216,6 +223,8 @@ class EvidenceReport:
         node.workerinput[_WORKER_REPORT_DIR] = str(self.report_dir)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for claim_id, per_model in (getattr(report, "merge_inputs", None) or {}).items():
+            self.merge_inputs.setdefault(claim_id, {}).update(per_model)
         record = getattr(report, "claim_record", None)
         claim = getattr(report, "claim_ref", None) or {}
         if record is not None:
@@ -336,7 +345,8 @@ class EvidenceReport:
                                              for failure in self.write_failures]
                 self.evidence_path = write_evidence(
                     target / EVIDENCE_NAME, self.records,
-                    run=self.config.stash.get(RUN_METADATA_KEY, {}), errors=errors)
+                    run=self.config.stash.get(RUN_METADATA_KEY, {}), errors=errors,
+                    merge_inputs=self.merge_inputs)
                 return
             except OSError as exc:
                 self._failed(session, f"evidence.json not written in {target or 'a temporary directory'}: "

@@ -51,6 +51,7 @@ required = [
     "tasks/data/core.yaml", "tasks/data/surface-reasoning.yaml", "tasks/data/facts/countries.csv",
     "stats/__init__.py", "engine/__init__.py", "fixtures/plugin.py", "engine/model/__init__.py",
     "engine/intervention/__init__.py", "evaluation/__init__.py", "report/plugin.py",
+    "cluster/__init__.py", "cluster/merge.py", "cluster/shards.py", "report/parquet_export.py",
 ]
 missing = [n for n in required if n not in names]
 # claim folders are package data of `hypotheses`, never packages of their own
@@ -103,7 +104,8 @@ cd "$WORK"
 import os, sys
 site = os.path.realpath(sys.argv[1])
 bad = []
-for name in ("hypotheses", "engine", "fixtures", "fixtures.plugin", "tasks", "stats", "evaluation", "report", "report.plugin"):
+for name in ("hypotheses", "engine", "fixtures", "fixtures.plugin", "tasks", "stats", "evaluation", "report", "report.plugin",
+             "cluster", "cluster.merge"):
     module = __import__(name, fromlist=["_"])
     path = os.path.realpath(module.__file__)
     if not path.startswith(site + os.sep):

@@ -11,9 +11,10 @@ PY="${PYTHON:-python3}"
 if ! "$PY" -c "import torch" 2>/dev/null; then
   "$PY" -m pip install -q "torch==2.13.0"
 fi
-# Editable install of the project (its packages, data files and pytest11 plugin entry points),
+# Editable install of the project (its packages, data files and pytest11 plugin entry points, and
+# the extras its tests need: submitit for sharded runs, pyarrow for --export parquet),
 # skipped when this checkout is already installed editable and pyproject.toml has not changed since.
-"$PY" - "$PWD" <<'PYCODE' 2>/dev/null || "$PY" -m pip install -q -e .
+"$PY" - "$PWD" <<'PYCODE' 2>/dev/null || "$PY" -m pip install -q -e ".[cluster,parquet]"
 import json, os, sys
 from importlib.metadata import distribution
 from pathlib import Path

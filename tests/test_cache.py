@@ -94,3 +94,74 @@ def test_concurrent_writers_leave_one_valid_entry(tmp_path):
     assert errors == []
     got, _ = ActivationCache(tmp_path).get(KEY)
     np.testing.assert_array_equal(got["n_tokens"], _arrays(0)["n_tokens"])
+
+
+# --- a cache shared by several hosts (NFS): no file lock, rename + verification ------------------
+
+def _hammer(root: str, worker: int, start, rounds: int, queue) -> None:
+    """One process, posing as host `worker`: write the shared entry and its own, read both back."""
+    import engine.cache as cache_module
+
+    cache_module.HOST_TAG = f"{worker:08x}"  # another host's temporary names
+    try:
+        cache = cache_module.ActivationCache(root)
+        own = CacheKey("sha256:abc", f"own-{worker}", KEY.capture)
+        start.wait(timeout=60)
+        bad = 0
+        for _ in range(rounds):
+            cache.put(KEY, _arrays(0))
+            cache.put(own, _arrays(worker))
+            for key, seed in ((KEY, 0), (own, worker)):
+                hit = cache.get(key)
+                if hit is None or not np.array_equal(hit[0]["mlp_mean"], _arrays(seed)["mlp_mean"]):
+                    bad += 1
+        queue.put((worker, bad, None))
+    except Exception as exc:  # reported to the parent, which fails the test with it
+        queue.put((worker, -1, repr(exc)))
+
+
+def test_concurrent_writers_in_separate_processes_share_one_valid_entry(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    start, queue = ctx.Event(), ctx.Queue()
+    workers = [ctx.Process(target=_hammer, args=(str(tmp_path), w, start, 8, queue)) for w in range(4)]
+    for proc in workers:
+        proc.start()
+    start.set()
+    results = sorted(queue.get(timeout=240) for _ in workers)
+    for proc in workers:
+        proc.join(timeout=60)
+    assert results == [(w, 0, None) for w in range(4)]  # every read of every round: the exact arrays
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([KEY.digest()] + [CacheKey("sha256:abc", f"own-{w}", KEY.capture).digest()
+                                             for w in range(4)])  # no temporaries, no lock files
+
+
+def test_first_complete_entry_wins_and_is_never_overwritten(tmp_path):
+    cache = ActivationCache(tmp_path)
+    cache.put(KEY, _arrays(0))
+    before = (tmp_path / KEY.digest() / ARRAYS_FILE).stat().st_ino
+    cache.put(KEY, _arrays(1))  # a second writer of the same key: its copy is dropped
+    got, _ = cache.get(KEY)
+    np.testing.assert_array_equal(got["mlp_mean"], _arrays(0)["mlp_mean"])
+    assert (tmp_path / KEY.digest() / ARRAYS_FILE).stat().st_ino == before  # readers' files untouched
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_another_hosts_temporary_is_kept_while_young(tmp_path):
+    import os
+    import time
+
+    import engine.cache as cache_module
+
+    young = tmp_path / f".{KEY.digest()}.1.h{'0' * 8}.abc"
+    old = tmp_path / f".{KEY.digest()}.1.h{'1' * 8}.def"
+    for path in (young, old):
+        path.mkdir()
+        (path / ARRAYS_FILE).write_bytes(b"x")
+    long_ago = time.time() - cache_module.REMOTE_TEMP_AGE_S - 60
+    os.utime(old, (long_ago, long_ago))
+    assert cache_module.HOST_TAG not in ("0" * 8, "1" * 8)
+    ActivationCache(tmp_path)  # pid 1 runs here, but these are other hosts' pids: only age counts
+    assert (young.exists(), old.exists()) == (True, False)

@@ -289,13 +289,20 @@ def test_memo_temp_files_of_killed_writers_are_removed(tmp_path: Path) -> None:
     from engine.model.tiny import build_tiny_tokenizer
     from engine.tokenizer_memo import TokenizerMemo
 
+    from engine.cache import HOST_TAG
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])  # its pid no longer runs
+    finished.wait()
     path = tmp_path / "memo.json"
-    stale = tmp_path / "memo.jsonab12cd34.tmp"
-    stale.write_text("{half")
+    stale = tmp_path / f"memo.json.{finished.pid}.h{HOST_TAG}.ab12cd34.tmp"
+    elsewhere = tmp_path / f"memo.json.{finished.pid}.h{'0' * 8 if HOST_TAG != '0' * 8 else '1' * 8}.ef56.tmp"
+    for temp in (stale, elsewhere):
+        temp.write_text("{half")
     memo = TokenizerMemo(build_tiny_tokenizer, path)
     memo.count_tokens("Bern")
     memo.save()
     assert not stale.exists() and TokenizerMemo(build_tiny_tokenizer, path).count_tokens("Bern") > 0
+    assert elsewhere.exists()  # another host's writer may be alive: kept until it is old
 
 
 # --- 5. truncated GGUF, unwritable cache -------------------------------------------------------

@@ -1,0 +1,6 @@
+"""``python -m cluster``: see `cluster.cli`."""
+import sys
+
+from cluster.cli import main
+
+sys.exit(main())
